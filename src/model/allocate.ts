@@ -4,6 +4,7 @@
  * free host address of each interface family, in peer-name order, skipping
  * reserved and quarantined addresses.
  */
+import type {Desired, Peer} from './desired.js'
 import {
   type Cidr,
   cidrContains,
@@ -85,4 +86,39 @@ export function allocateAddresses(
   }
   for (const addresses of chosen.values()) addresses.sort((a, b) => a.family - b.family)
   return {addresses: chosen, exhausted}
+}
+
+/**
+ * Addresses for every peer of the fleet, interface by interface, in peer-name
+ * order. Peers of unknown interfaces keep only their pinned addresses.
+ */
+export function allocateFleet(
+  desired: Desired,
+  previous: ReadonlyMap<string, readonly IpAddress[]> = new Map(),
+  blocked: ReadonlyMap<string, readonly IpAddress[]> = new Map(),
+): AllocationResult {
+  const byInterface = new Map<string, Peer[]>()
+  for (const peer of desired.peers) {
+    const key = `${peer.node}/${peer.interface}`
+    const list = byInterface.get(key)
+    if (list) list.push(peer)
+    else byInterface.set(key, [peer])
+  }
+  const addresses = new Map<string, readonly IpAddress[]>()
+  const exhausted: {peer: string; cidr: Cidr}[] = []
+  for (const peer of desired.peers) addresses.set(peer.name, peer.addresses)
+  for (const node of desired.nodes) {
+    for (const iface of node.interfaces) {
+      const key = `${node.name}/${iface.name}`
+      const peers = byInterface.get(key) ?? []
+      const result = allocateAddresses(
+        iface.addresses,
+        peers.map((peer) => ({peer: peer.name, pinned: peer.addresses, previous: previous.get(peer.name) ?? []})),
+        blocked.get(key) ?? [],
+      )
+      for (const [peer, list] of result.addresses) addresses.set(peer, list)
+      exhausted.push(...result.exhausted)
+    }
+  }
+  return {addresses, exhausted}
 }

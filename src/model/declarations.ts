@@ -404,16 +404,28 @@ export const RuleSchema = z
   })
   .meta({title: 'Rule', description: 'A firewall rule; higher priority is evaluated first, first match decides'})
 
+const ServiceDomain = z
+  .string()
+  .superRefine((value, context) => {
+    if (value.includes('*') && !/^\*\.[^*]+$/.test(value)) {
+      context.addIssue({
+        code: 'custom',
+        message:
+          'only one leading "*." label is allowed (e.g. *.corp.example): multi-label wildcards cannot be expressed in dnsmasq or xray',
+      })
+    } else if (!DOMAIN_PATTERN.test(value)) {
+      context.addIssue({
+        code: 'custom',
+        message: 'must be a domain name with at least two labels (ASCII; write IDNs as punycode xn--)',
+      })
+    }
+  })
+  .meta({description: 'An exact domain, or a single-label wildcard like *.corp.example'})
+
 export const ServiceSchema = z
   .strictObject({
     ...header('Service'),
-    domains: z
-      .array(
-        z.string().regex(DOMAIN_PATTERN, {
-          error: 'must be a domain (ASCII, punycode for IDNs) or a single-label wildcard like *.corp.example',
-        }),
-      )
-      .min(1),
+    domains: z.array(ServiceDomain).min(1),
     target: z.strictObject({
       address: z.union([IpAddress, z.array(IpAddress).min(1).max(2)]),
       ports: PortSpec,

@@ -1,0 +1,91 @@
+/**
+ * What every nexus command shares: `--json`, `--repo`, `--verbose`, colour
+ * rules, and the split between expected errors (NexusError: message and
+ * hint, exit 1, no stack) and bugs (a stack only with --verbose).
+ */
+import {resolve} from 'node:path'
+
+import {Command, Flags, type Interfaces} from '@oclif/core'
+import type {ChalkInstance} from 'chalk'
+
+import {NexusError} from '../errors.js'
+import {createStyle} from './style.js'
+
+export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof NexusCommand)['baseFlags'] & T['flags']>
+export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+export abstract class NexusCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true
+
+  static override baseFlags = {
+    repo: Flags.string({
+      description: 'repository with the declarations (default: the current directory)',
+      env: 'NEXUS_REPO',
+      helpGroup: 'GLOBAL',
+    }),
+    verbose: Flags.boolean({description: 'print more detail, and stacks of unexpected errors', helpGroup: 'GLOBAL'}),
+  }
+
+  protected flags!: CommandFlags<T>
+  protected args!: CommandArgs<T>
+  protected style!: ChalkInstance
+
+  override async init(): Promise<void> {
+    await super.init()
+    const ctor = this.ctor as typeof NexusCommand
+    const {args, flags} = await this.parse({
+      flags: ctor.flags,
+      baseFlags: ctor.baseFlags,
+      enableJsonFlag: ctor.enableJsonFlag,
+      args: ctor.args,
+      strict: ctor.strict,
+    })
+    this.flags = flags as CommandFlags<T>
+    this.args = args as CommandArgs<T>
+    this.style = createStyle()
+  }
+
+  /** The repo as the user named it, for paths in messages. */
+  protected get repoArg(): string {
+    return this.flags.repo ?? '.'
+  }
+
+  protected get repoPath(): string {
+    return resolve(this.repoArg)
+  }
+
+  /** Human output on stdout; silent under --json, which returns the result instead. */
+  protected print(text: string): void {
+    if (!this.jsonEnabled()) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
+  }
+
+  /** Progress, warnings and notices: stderr, so stdout stays the result. */
+  protected notice(text: string): void {
+    if (!this.jsonEnabled()) process.stderr.write(text.endsWith('\n') ? text : `${text}\n`)
+  }
+
+  protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    if (error instanceof NexusError) {
+      process.exitCode = error.exitCode
+      if (this.jsonEnabled()) {
+        this.logJson({error: {code: error.code, message: error.message, ...(error.hint ? {hint: error.hint} : {})}})
+      } else {
+        const s = this.style ?? createStyle(false)
+        process.stderr.write(`${s.red('Error:')} ${error.message}\n${error.hint ? `${s.dim('hint:')} ${error.hint}\n` : ''}`)
+      }
+      return undefined
+    }
+    // oclif's own errors (unknown flag, missing argument) carry their exit code and help text.
+    if (error.oclif !== undefined) return super.catch(error)
+    process.exitCode = 1
+    const verbose = this.flags?.verbose === true
+    if (this.jsonEnabled()) {
+      this.logJson({error: {code: 'internal_error', message: error.message, ...(verbose ? {stack: error.stack} : {})}})
+    } else {
+      process.stderr.write(
+        `nexus hit an unexpected error: ${error.message}\n${verbose ? `${error.stack}\n` : 'Run again with --verbose for the stack trace, and please report it.\n'}`,
+      )
+    }
+    return undefined
+  }
+}

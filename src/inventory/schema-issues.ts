@@ -1,0 +1,184 @@
+/**
+ * zod issues -> diagnostics a person can act on: positioned at the offending
+ * key or value, phrased as "field: what is wrong", with a hint such as the
+ * closest known field name or the quoting a retyped YAML value needs.
+ */
+import {type core, z} from 'zod'
+
+import type {Kind} from '../model/declarations.js'
+import {closest} from '../model/names.js'
+import type {Diagnostic} from './diagnostics.js'
+import type {ParsedDocument, PathSegment} from './parse-yaml.js'
+
+type Issue = core.$ZodIssue
+
+export function schemaDiagnostics(
+  schema: z.ZodType,
+  issues: readonly Issue[],
+  doc: ParsedDocument,
+  kind: Kind,
+  name: string | undefined,
+): Diagnostic[] {
+  const out: Diagnostic[] = []
+  const subject = name ? `${kind} ${name}: ` : `${kind}: `
+  for (const issue of flattenUnions(issues, [])) {
+    const path = issue.path as PathSegment[]
+    const base = {severity: 'error' as const, kind, ...(name ? {name} : {})}
+    if (issue.code === 'unrecognized_keys') {
+      const known = objectKeys(schemaAt(schema, path))
+      for (const key of issue.keys) {
+        const suggestion = closest(key, known)
+        out.push({
+          ...base,
+          code: 'unknown_field',
+          message: `${subject}${fieldLabel([...path, key])}: unknown field`,
+          hint: suggestion
+            ? `did you mean "${suggestion}"?`
+            : known.length > 0
+              ? `known fields here: ${known.join(', ')}`
+              : 'remove it',
+          ...doc.locate([...path, key], {key: true}),
+        })
+      }
+      continue
+    }
+    const {message, hint} = describeIssue(issue, path, schema, doc)
+    out.push({
+      ...base,
+      code: 'invalid_value',
+      message: `${subject}${message}`,
+      ...(hint ? {hint} : {}),
+      ...doc.locate(path),
+    })
+  }
+  return out
+}
+
+function describeIssue(
+  issue: Issue,
+  path: PathSegment[],
+  schema: z.ZodType,
+  doc: ParsedDocument,
+): {message: string; hint?: string} {
+  const label = fieldLabel(path)
+  const value = valueAt(doc.value, path)
+  if (issue.code === 'invalid_type' && value === undefined) {
+    return {message: `${label}: required field is missing`, hint: `add ${String(path.at(-1))}`}
+  }
+  if (issue.code === 'invalid_type' && issue.expected === 'string') {
+    const scalar = doc.scalarAt(path)
+    if (scalar && scalar.type === 'PLAIN' && typeof scalar.source === 'string' && typeof scalar.value !== 'string') {
+      // YAML 1.2 reads `0123` as 123 and `0e12` as 0: the text the user wrote is gone unless quoted.
+      return {
+        message: `${label}: YAML read ${scalar.source} as the ${describeType(scalar.value)} ${JSON.stringify(scalar.value)}, not the text "${scalar.source}"`,
+        hint: `quote it: "${scalar.source}"`,
+      }
+    }
+  }
+  if (issue.code === 'invalid_value') {
+    const options = issue.values.map((v) => JSON.stringify(v))
+    const suggestion = typeof value === 'string' ? closest(value, issue.values.map(String)) : undefined
+    return {
+      message: `${label}: ${JSON.stringify(value)} is not allowed; expected ${options.length === 1 ? options[0] : `one of ${options.join(', ')}`}`,
+      ...(suggestion ? {hint: `did you mean "${suggestion}"?`} : {}),
+    }
+  }
+  if (issue.code === 'invalid_union') {
+    const description = schemaAt(schema, path)?.description
+    return {message: `${label}: ${description ? `expected ${description}` : 'has the wrong shape'}`}
+  }
+  if (issue.code === 'invalid_type') {
+    return {message: `${label}: expected ${issue.expected}, got ${describeType(value)}`}
+  }
+  return {message: `${label}: ${issue.message}`}
+}
+
+/**
+ * A union failure is clearer as the failure of the one branch whose shape
+ * matched (e.g. a list of addresses with one bad entry), when there is one.
+ */
+function flattenUnions(issues: readonly Issue[], prefix: PathSegment[]): Issue[] {
+  const out: Issue[] = []
+  for (const issue of issues) {
+    const path = [...prefix, ...(issue.path as PathSegment[])]
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      const shaped = issue.errors.filter(
+        (branch) => !branch.some((i) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value')),
+      )
+      if (shaped.length === 1 && shaped[0]) {
+        out.push(...flattenUnions(shaped[0], path))
+        continue
+      }
+    }
+    out.push({...issue, path} as Issue)
+  }
+  return out
+}
+
+function fieldLabel(path: readonly PathSegment[]): string {
+  if (path.length === 0) return 'document'
+  return path.reduce<string>(
+    (acc, segment) => (typeof segment === 'number' ? `${acc}[${segment}]` : acc === '' ? segment : `${acc}.${segment}`),
+    '',
+  )
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'a list'
+  if (typeof value === 'object') return 'a mapping'
+  return typeof value
+}
+
+function valueAt(root: unknown, path: readonly PathSegment[]): unknown {
+  let value = root
+  for (const segment of path) {
+    if (value === null || typeof value !== 'object') return undefined
+    value = (value as Record<string | number, unknown>)[segment]
+  }
+  return value
+}
+
+/** The sub-schema at a path, looking through optional/nullable/default wrappers and unions. */
+export function schemaAt(schema: z.ZodType | undefined, path: readonly PathSegment[]): z.ZodType | undefined {
+  let current = schema
+  for (const segment of path) {
+    current = unwrap(current)
+    if (!current) return undefined
+    if (current instanceof z.ZodObject) {
+      current = (current.shape as Record<string, z.ZodType>)[String(segment)]
+    } else if (current instanceof z.ZodArray) {
+      current = current.element as z.ZodType
+    } else if (current instanceof z.ZodRecord) {
+      current = current.valueType as z.ZodType
+    } else if (current instanceof z.ZodUnion) {
+      const options = current.options as z.ZodType[]
+      current = options
+        .map((option) => schemaAt(option, [segment]))
+        .find((found): found is z.ZodType => found !== undefined)
+    } else {
+      return undefined
+    }
+  }
+  return current
+}
+
+function unwrap(schema: z.ZodType | undefined): z.ZodType | undefined {
+  let current = schema
+  while (current instanceof z.ZodOptional || current instanceof z.ZodNullable || current instanceof z.ZodDefault) {
+    current = current.unwrap() as z.ZodType
+  }
+  return current
+}
+
+function objectKeys(schema: z.ZodType | undefined): string[] {
+  const target = unwrap(schema)
+  if (target instanceof z.ZodObject) return Object.keys(target.shape)
+  if (target instanceof z.ZodUnion) {
+    for (const option of target.options as z.ZodType[]) {
+      const keys = objectKeys(option)
+      if (keys.length > 0) return keys
+    }
+  }
+  return []
+}
