@@ -7,7 +7,7 @@ import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {execa, type Result} from 'execa'
+import {execa} from 'execa'
 
 const SEARCH_PATH = ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/sbin', '/usr/local/bin']
 
@@ -35,10 +35,22 @@ export function writeTemp(dir: string, name: string, content: string): string {
   return file
 }
 
-/** Runs a command in a fresh network namespace so the host's network state is never touched. */
-export async function inPrivateNetns(script: string): Promise<Result> {
-  return execa('unshare', ['-n', 'bash', '-euo', 'pipefail', '-c', script], {
+export interface ToolRun {
+  readonly exitCode: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs a bash script in a fresh network namespace so the host's network state is never touched. */
+export async function inPrivateNetns(script: string): Promise<ToolRun> {
+  const result = await execa('unshare', ['-n', 'bash', '-euo', 'pipefail', '-c', script], {
     reject: false,
     env: {PATH: `${process.env.PATH ?? ''}:${SEARCH_PATH.join(':')}`},
   })
+  return {exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr)}
+}
+
+/** Single-quotes a value for bash. */
+export function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`
 }
