@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// Fails when oclif.manifest.json is stale: regenerates it and compares.
+// oclif reads commands, flags and help from the manifest at run time, so a
+// stale one hides new commands or flags.
+import {execFileSync} from 'node:child_process'
+import {readFileSync, writeFileSync} from 'node:fs'
+
+const path = new URL('../oclif.manifest.json', import.meta.url)
+const before = (() => {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  }
+})()
+execFileSync('npx', ['oclif', 'manifest'], {stdio: ['ignore', 'ignore', 'inherit']})
+const after = readFileSync(path, 'utf8')
+if (normalize(before) !== normalize(after)) {
+  writeFileSync(path, before)
+  console.error('oclif.manifest.json is stale: run `npm run build && npm run manifest` and commit the result')
+  process.exit(1)
+}
+console.log('oclif.manifest.json is up to date')
+
+function normalize(text) {
+  return text.trim()
+}

@@ -1,0 +1,45 @@
+/**
+ * Runs the built CLI (bin/run.js over dist/, as users run it) in a child
+ * process, so exit codes, stdout/stderr separation and colour rules are
+ * tested for real. `npm test` builds first (pretest).
+ */
+import {cpSync} from 'node:fs'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {execa} from 'execa'
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const BIN = join(ROOT, 'bin', 'run.js')
+
+export interface CliRun {
+  readonly exitCode: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+export async function nexus(
+  args: readonly string[],
+  options: {cwd?: string; env?: Record<string, string | undefined>} = {},
+): Promise<CliRun> {
+  const env: Record<string, string | undefined> = {...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, ...options.env}
+  const result = await execa('node', [BIN, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env,
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+  })
+  return {exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr)}
+}
+
+export function exampleCopy(name: string, into: string): string {
+  const target = join(into, name)
+  cpSync(join(ROOT, 'examples', name), target, {recursive: true})
+  return target
+}
+
+/** Lines that look like a JavaScript stack frame. */
+export const STACK_FRAME = /^\s+at .+\(.+:\d+:\d+\)$/m
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI colour escapes is the point
+export const ANSI = /\u001b\[/
