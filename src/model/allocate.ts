@@ -1,8 +1,8 @@
 /**
  * Tunnel address allocation: pure and deterministic. Pinned addresses (from
- * YAML) and previous allocations are kept; every other peer gets the lowest
- * free host address of each interface family, in peer-name order, skipping
- * reserved and quarantined addresses.
+ * YAML) and previous allocations are kept; every family of the interface a
+ * peer has no address in gets the lowest free host address, in peer-name
+ * order, skipping reserved and quarantined addresses.
  */
 import type {Desired, Peer} from './desired.js'
 import {
@@ -53,9 +53,10 @@ export function allocateAddresses(
         addresses.push(pinned)
         continue
       }
-      // A peer with pinned addresses keeps exactly those: it is not given another family.
-      if (request.pinned.length > 0) continue
-      const previous = request.previous.find((a) => cidrContains(cidr, a) && !taken.has(ipKey(a)))
+      // An earlier allocation that is now reserved (e.g. the gateway address changed) is given up.
+      const previous = request.previous.find(
+        (a) => cidrContains(cidr, a) && !isReservedHost(cidr, a.value) && !taken.has(ipKey(a)),
+      )
       if (previous) {
         taken.add(ipKey(previous))
         addresses.push(previous)

@@ -1,0 +1,65 @@
+/**
+ * Every file a render produces (design.md §6): per node its WireGuard
+ * interfaces, nftables table, xray config and dnsmasq overrides, and a
+ * wg-quick file for every peer a node carries. Disabled nodes get nothing.
+ */
+import type {Fleet} from '../model/fleet.js'
+import {renderClientConfig} from './client.js'
+import {renderDnsmasq} from './dnsmasq.js'
+import {renderNftables} from './nftables.js'
+import type {RenderedFile} from './types.js'
+import {renderWireguardInterface} from './wireguard.js'
+import {renderXray} from './xray.js'
+
+const PRIVATE = 0o600
+const PUBLIC = 0o644
+
+export interface RenderOptions {
+  /** Only this node's files and the clients of its peers. */
+  readonly node?: string
+}
+
+export function renderFleet(fleet: Fleet, options: RenderOptions = {}): RenderedFile[] {
+  const files: RenderedFile[] = []
+  for (const node of fleet.desired.nodes) {
+    if (node.status === 'disabled') continue
+    if (options.node !== undefined && node.name !== options.node) continue
+    const base = `nodes/${node.name}`
+    for (const iface of node.interfaces) {
+      files.push({
+        path: `${base}/wireguard/${iface.name}.conf`,
+        kind: 'wireguard',
+        node: node.name,
+        content: renderWireguardInterface(fleet, node, iface),
+        mode: PRIVATE,
+      })
+    }
+    files.push({
+      path: `${base}/nftables/nexus.nft`,
+      kind: 'nftables',
+      node: node.name,
+      content: renderNftables(fleet, node),
+      mode: PUBLIC,
+    })
+    const xray = renderXray(fleet, node)
+    if (xray !== undefined) {
+      files.push({path: `${base}/xray/config.json`, kind: 'xray', node: node.name, content: xray, mode: PRIVATE})
+    }
+    const dnsmasq = renderDnsmasq(fleet, node)
+    if (dnsmasq !== undefined) {
+      files.push({path: `${base}/dnsmasq/nexus.conf`, kind: 'dnsmasq', node: node.name, content: dnsmasq, mode: PUBLIC})
+    }
+    for (const iface of node.interfaces) {
+      for (const {peer} of fleet.peersOn(node, iface)) {
+        files.push({
+          path: `clients/${peer.name}.conf`,
+          kind: 'client',
+          node: node.name,
+          content: renderClientConfig(fleet, peer),
+          mode: PRIVATE,
+        })
+      }
+    }
+  }
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+}
