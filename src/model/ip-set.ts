@@ -15,7 +15,8 @@ export function hostCidr(ip: IpAddress): Cidr {
 export function compareCidr(a: Cidr, b: Cidr): number {
   if (a.family !== b.family) return a.family - b.family
   if (a.network !== b.network) return a.network < b.network ? -1 : 1
-  return a.prefix - b.prefix
+  if (a.prefix !== b.prefix) return a.prefix - b.prefix
+  return a.address < b.address ? -1 : a.address > b.address ? 1 : 0
 }
 
 /**

@@ -15,10 +15,11 @@ import {
   type IpAddress,
   parseIp,
 } from '../model/ip.js'
+import {collapseCidrs, hostCidr} from '../model/ip-set.js'
 import {WIREGUARD_KEY_PATTERN} from '../model/names.js'
 import {headerLines} from './header.js'
 import {renderTemplate} from './templates.js'
-import {compareCidr, hostCidr, hostRoutes, interfaceKeys} from './wireguard.js'
+import {hostRoutes, interfaceKeys} from './wireguard.js'
 
 const FULL_TUNNEL = '0.0.0.0/0, ::/0'
 
@@ -90,7 +91,7 @@ function splitTunnelRoutes(
     if (!routesRule(fleet, rule, peer, addresses)) continue
     for (const destination of rule.destinations) routes.push(...destinationCidrs(fleet, destination))
   }
-  return dropCovered(routes).map(formatNetwork)
+  return collapseCidrs(routes).map(formatNetwork)
 }
 
 /** Allow rules in the client-to-world direction whose sources take in this peer. */
@@ -123,19 +124,4 @@ function destinationCidrs(fleet: Fleet, destination: RuleEndpoint): readonly Cid
     case 'group':
       return []
   }
-}
-
-/**
- * Sorted, without prefixes inside a wider one (a duplicate is inside its
- * twin). After sorting by (family, network, prefix) everything a prefix
- * covers follows it directly, so comparing with the last kept entry suffices.
- */
-export function dropCovered(cidrs: readonly Cidr[]): Cidr[] {
-  const kept: Cidr[] = []
-  for (const cidr of [...cidrs].sort(compareCidr)) {
-    const last = kept.at(-1)
-    if (last && last.prefix <= cidr.prefix && cidrsOverlap(last, cidr)) continue
-    kept.push(cidr)
-  }
-  return kept
 }

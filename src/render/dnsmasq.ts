@@ -12,12 +12,13 @@
  *   as is; dnsmasq is a little wider (deeper names match too).
  * Both are checked with real queries in test/integration/tools/dnsmasq.test.ts.
  */
+
+import {compareText} from '../model/compare.js'
 import type {Node, Service} from '../model/desired.js'
 import type {Fleet} from '../model/fleet.js'
 import {compareIp, formatAddress} from '../model/ip.js'
 import {headerLines} from './header.js'
 import {renderTemplate} from './templates.js'
-import {compareStrings} from './wireguard.js'
 
 interface DomainLines {
   readonly pattern: string
@@ -35,7 +36,7 @@ export function renderDnsmasq(fleet: Fleet, node: Node): string | undefined {
   if (!node.dns.enabled || node.dns.listen.length === 0) return undefined
   const services = fleet
     .servicesOn(node)
-    .sort((a, b) => compareStrings(a.name, b.name))
+    .sort((a, b) => compareText(a.name, b.name))
     .map(serviceLines)
   return renderTemplate('dnsmasq/nexus', {
     header: headerLines(fleet.state),
@@ -55,7 +56,7 @@ function serviceLines(service: Service): ServiceLines {
   // local=/d/ answers the missing family locally with no data instead.
   const local = !targets.some((ip) => ip.family === 4) || !targets.some((ip) => ip.family === 6)
   const domains = [...new Set(service.domains.map((domain) => domain.toLowerCase()))]
-    .sort(compareStrings)
+    .sort(compareText)
     .map((pattern) => ({pattern, addresses, local}))
   return {name: service.name, domains}
 }

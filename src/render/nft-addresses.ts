@@ -8,6 +8,8 @@
  * xray process on the gateway itself, so nftables cannot tell them apart;
  * their ACLs are xray routing rules (design.md §4, formats.md §3.4).
  */
+
+import {compareText} from '../model/compare.js'
 import type {Node, RuleEndpoint, Service} from '../model/desired.js'
 import type {Fleet} from '../model/fleet.js'
 import type {Cidr, Family} from '../model/ip.js'
@@ -100,9 +102,4 @@ export class NftAddressBook {
     for (const user of users) cidrs.push(...this.user(user))
     return collapseCidrs(cidrs)
   }
-}
-
-/** Code-unit order, independent of locale. */
-export function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
 }

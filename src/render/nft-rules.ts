@@ -6,22 +6,24 @@
  * CIDRs go inline, and only a side needing several matches (a group plus
  * something else) adds a small chain of the rule.
  */
+
+import {compareText} from '../model/compare.js'
 import type {Rule, RuleEndpoint, Service} from '../model/desired.js'
 import type {Cidr, Family} from '../model/ip.js'
 import {collapseCidrs, ofFamily} from '../model/ip-set.js'
 import {nftIdentifier} from '../model/names.js'
-import {compareText, type NftAddressBook} from './nft-addresses.js'
+import type {NftAddressBook} from './nft-addresses.js'
 import {
   FAMILIES,
   familySetName,
   ipKeyword,
   type NftSet,
+  nfproto,
   nftComment,
   nftElement,
   nftLog,
   nftPorts,
   nftValues,
-  nfproto,
 } from './nft-syntax.js'
 
 /** The named sets the rendered lines refer to; each is declared once, sorted by name. */
@@ -64,7 +66,10 @@ export function newRuleContext(book: NftAddressBook): NftRuleContext {
  * rule must then not be rendered for that family, because dropping the match
  * would widen it to "any".
  */
-type Match = {readonly kind: 'any'} | {readonly kind: 'none'} | {readonly kind: 'parts'; readonly parts: readonly string[]}
+type Match =
+  | {readonly kind: 'any'}
+  | {readonly kind: 'none'}
+  | {readonly kind: 'parts'; readonly parts: readonly string[]}
 
 const ANY: Match = {kind: 'any'}
 const NONE: Match = {kind: 'none'}
@@ -85,10 +90,7 @@ export function renderRule(rule: Rule, ctx: NftRuleContext): string[] {
 /** A rule naming no address and no family-specific protocol or meter is one line for both families. */
 function needsFamily(rule: Rule): boolean {
   return (
-    rule.sources.length > 0 ||
-    rule.destinations.length > 0 ||
-    rule.protocol === 'icmp' ||
-    rule.action === 'rate_limit'
+    rule.sources.length > 0 || rule.destinations.length > 0 || rule.protocol === 'icmp' || rule.action === 'rate_limit'
   )
 }
 
@@ -221,7 +223,9 @@ export function renderServiceGate(service: Service, ctx: NftRuleContext): Servic
     // Declared even when empty: then nobody is admitted and the deny line drops everyone.
     const admitted = ctx.sets.use({kind: 'interval', name, family, elements: ofFamily(members, family)})
     const match = `${ip} daddr ${nftValues(familyTargets.map(nftElement))} ${l4}`
-    gate.deny.push(`${match} ${ip} saddr != ${admitted} counter drop ${nftComment(`service ${service.name} not admitted`)}`)
+    gate.deny.push(
+      `${match} ${ip} saddr != ${admitted} counter drop ${nftComment(`service ${service.name} not admitted`)}`,
+    )
     gate.allow.push(`${match} ${ip} saddr ${admitted} counter accept ${nftComment(`service ${service.name}`)}`)
   }
   return gate

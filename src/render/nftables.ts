@@ -15,21 +15,15 @@
  *   nx_postrouting  masquerade for interfaces with `nat`
  *   r_<rule>_v4/6   a Rule whose sources or destinations need several matches
  */
+
+import {compareText} from '../model/compare.js'
 import type {Node, Rule, Service} from '../model/desired.js'
 import type {Fleet} from '../model/fleet.js'
 import {formatNetwork} from '../model/ip.js'
 import {headerLines} from './header.js'
-import {compareText, NftAddressBook} from './nft-addresses.js'
-import {newRuleContext, type NftRuleContext, renderRule, renderServiceGate} from './nft-rules.js'
-import {
-  FAMILIES,
-  familySetName,
-  ipKeyword,
-  nftComment,
-  nftInterfaces,
-  nftLog,
-  renderSet,
-} from './nft-syntax.js'
+import {NftAddressBook} from './nft-addresses.js'
+import {type NftRuleContext, newRuleContext, renderRule, renderServiceGate} from './nft-rules.js'
+import {FAMILIES, familySetName, ipKeyword, nftComment, nftInterfaces, nftLog, renderSet} from './nft-syntax.js'
 
 const PEER_SOURCES = 'nx_peers'
 

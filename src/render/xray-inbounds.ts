@@ -51,7 +51,11 @@ export interface InboundContext {
   readonly secrets: () => NodeSecrets
 }
 
-export function renderInbound(inbound: XrayInbound, clients: readonly XrayClient[], context: InboundContext): XrayInboundJson {
+export function renderInbound(
+  inbound: XrayInbound,
+  clients: readonly XrayClient[],
+  context: InboundContext,
+): XrayInboundJson {
   return {
     tag: inbound.tag,
     listen: inbound.listen,
@@ -63,7 +67,11 @@ export function renderInbound(inbound: XrayInbound, clients: readonly XrayClient
   }
 }
 
-function inboundSettings(inbound: XrayInbound, clients: readonly XrayClient[], context: InboundContext): XrayInboundSettings {
+function inboundSettings(
+  inbound: XrayInbound,
+  clients: readonly XrayClient[],
+  context: InboundContext,
+): XrayInboundSettings {
   switch (inbound.protocol) {
     case 'vless':
       return vlessSettings(inbound, clients)
@@ -104,7 +112,8 @@ function shadowsocksSettings(
   context: InboundContext,
 ): Shadowsocks2022Settings | ShadowsocksLegacySettings {
   const method = inbound.method
-  if (method === undefined) throw new Error(`xray: node ${context.node.name} inbound ${inbound.tag}: shadowsocks without a method`)
+  if (method === undefined)
+    throw new Error(`xray: node ${context.node.name} inbound ${inbound.tag}: shadowsocks without a method`)
   const userKey = (c: XrayClient) => deriveShadowsocksUserKey(c.uuid, inbound.tag, method)
   if (!isShadowsocks2022(method)) {
     // Legacy multi-user has no shared key: each client names its own cipher.
@@ -173,7 +182,8 @@ function tlsSettings(inbound: XrayInbound, context: InboundContext): XrayTlsSett
 /** Server side only: no `show` (it logs handshakes), and the client-side keys belong in links. */
 function realitySettings(inbound: XrayInbound, context: InboundContext): XrayRealitySettings {
   const reality = inbound.reality
-  if (!reality) throw new Error(`xray: node ${context.node.name} inbound ${inbound.tag}: security reality without reality settings`)
+  if (!reality)
+    throw new Error(`xray: node ${context.node.name} inbound ${inbound.tag}: security reality without reality settings`)
   const keys = context.secrets().reality.get(inbound.tag)
   if (!keys) throw missingSecret('REALITY key pair', inbound, context)
   return {

@@ -53,7 +53,8 @@ function escapeRegExp(text: string): string {
  */
 export function fieldRule(match: XrayRuleMatch, outboundTag: string): XrayRuleJson {
   for (const [key, value] of Object.entries(match)) {
-    if (Array.isArray(value) && value.length === 0) throw new Error(`xray routing: empty "${key}" list for ${outboundTag}`)
+    if (Array.isArray(value) && value.length === 0)
+      throw new Error(`xray routing: empty "${key}" list for ${outboundTag}`)
   }
   const hasCondition = Object.values(match).some((value) => value !== undefined)
   return {
