@@ -104,7 +104,13 @@ export function parseYamlFile(file: string, bytes: Uint8Array, size = bytes.byte
       })
     }
     if (doc.errors.length > 0) continue
-    if (doc.contents === null) continue // an empty document, e.g. a trailing `---`
+    // An empty document (e.g. a trailing `---`): yaml gives it an empty null scalar, not null contents.
+    if (
+      doc.contents === null ||
+      (isScalar(doc.contents) && doc.contents.value === null && doc.contents.source === '')
+    ) {
+      continue
+    }
 
     let value: unknown
     try {

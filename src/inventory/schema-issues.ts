@@ -6,7 +6,7 @@
 import {type core, z} from 'zod'
 
 import type {Kind} from '../model/declarations.js'
-import {closest} from '../model/names.js'
+import {closest, NAME_PATTERN} from '../model/names.js'
 import type {Diagnostic} from './diagnostics.js'
 import type {ParsedDocument, PathSegment} from './parse-yaml.js'
 
@@ -20,7 +20,8 @@ export function schemaDiagnostics(
   name: string | undefined,
 ): Diagnostic[] {
   const out: Diagnostic[] = []
-  const subject = name ? `${kind} ${name}: ` : `${kind}: `
+  // An invalid name may hold a newline or escape codes: quote it rather than print it raw.
+  const subject = name ? `${kind} ${NAME_PATTERN.test(name) ? name : JSON.stringify(name)}: ` : `${kind}: `
   for (const issue of flattenUnions(issues, [])) {
     const path = issue.path as PathSegment[]
     const base = {severity: 'error' as const, kind, ...(name ? {name} : {})}
@@ -40,6 +41,16 @@ export function schemaDiagnostics(
           ...doc.locate([...path, key], {key: true}),
         })
       }
+      continue
+    }
+    if (issue.code === 'invalid_key') {
+      // zod says only "Invalid key in record"; the reason is in the nested issue.
+      out.push({
+        ...base,
+        code: 'invalid_value',
+        message: `${subject}${fieldLabel(path)}: invalid key: ${issue.issues[0]?.message ?? issue.message}`,
+        ...doc.locate(path, {key: true}),
+      })
       continue
     }
     const {message, hint} = describeIssue(issue, path, schema, doc)
@@ -67,7 +78,13 @@ function describeIssue(
   }
   if (issue.code === 'invalid_type' && issue.expected === 'string') {
     const scalar = doc.scalarAt(path)
-    if (scalar && scalar.type === 'PLAIN' && typeof scalar.source === 'string' && typeof scalar.value !== 'string') {
+    if (
+      scalar &&
+      scalar.type === 'PLAIN' &&
+      typeof scalar.source === 'string' &&
+      typeof scalar.value !== 'string' &&
+      scalar.value !== null // an empty or null value is missing, not retyped text
+    ) {
       // YAML 1.2 reads `0123` as 123 and `0e12` as 0: the text the user wrote is gone unless quoted.
       return {
         message: `${label}: YAML read ${scalar.source} as the ${describeType(scalar.value)} ${JSON.stringify(scalar.value)}, not the text "${scalar.source}"`,

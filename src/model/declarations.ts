@@ -77,7 +77,14 @@ const PortSpec = z
   .union([
     Port,
     z.string().regex(/^\d{1,5}(-\d{1,5})?$/, {error: 'must be a port or a range like "8000-8080"'}),
-    z.array(z.union([Port, z.string().regex(/^\d{1,5}(-\d{1,5})?$/)])).min(1),
+    z
+      .array(
+        z.union([
+          Port,
+          z.string().regex(/^\d{1,5}(-\d{1,5})?$/, {error: 'must be a port or a range like "8000-8080"'}),
+        ]),
+      )
+      .min(1),
   ])
   .meta({description: 'A port (443), a range ("8000-8080") or a list of them'})
 
@@ -95,7 +102,15 @@ const IsoDate = z
   .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/, {
     error: 'must be an ISO 8601 date (2026-01-31) or date-time with a zone (2026-01-31T12:00:00Z)',
   })
-  .refine((value) => !Number.isNaN(Date.parse(value)), {error: 'is not a real calendar date'})
+  .refine((value) => !Number.isNaN(Date.parse(value)) && isCalendarDate(value), {error: 'is not a real calendar date'})
+
+/** Date.parse rolls 2026-02-30 over to March 2; the day must exist in its month. */
+function isCalendarDate(value: string): boolean {
+  const [year, month, day] = [value.slice(0, 4), value.slice(5, 7), value.slice(8, 10)].map(Number)
+  const date = new Date(Date.UTC(2000, (month ?? 0) - 1, day))
+  date.setUTCFullYear(year ?? 0)
+  return date.getUTCMonth() === (month ?? 0) - 1 && date.getUTCDate() === day
+}
 
 const Labels = z.record(
   z.string().regex(LABEL_KEY_PATTERN, {error: 'label keys are lower-case letters, digits, ".", "_", "-" and "/"'}),

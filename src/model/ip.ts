@@ -47,11 +47,11 @@ function parseIpv6(text: string): bigint | undefined {
   const head = groupsOf(halves[0] ?? '')
   const tail = halves.length === 2 ? groupsOf(halves[1] ?? '') : []
   const words: number[] = []
-  const pushGroups = (groups: string[], into: number[]): boolean => {
+  const pushGroups = (groups: string[], into: number[], last: boolean): boolean => {
     for (const [i, group] of groups.entries()) {
       if (group.includes('.')) {
-        // An embedded IPv4 address may only be the last group.
-        if (i !== groups.length - 1) return false
+        // An embedded IPv4 address may only be the last group of the whole address (not before `::`).
+        if (!last || i !== groups.length - 1) return false
         const v4 = parseIpv4(group)
         if (v4 === undefined) return false
         into.push(Number(v4 >> 16n), Number(v4 & 0xffffn))
@@ -63,7 +63,7 @@ function parseIpv6(text: string): bigint | undefined {
     return true
   }
   const tailWords: number[] = []
-  if (!pushGroups(head, words) || !pushGroups(tail, tailWords)) return undefined
+  if (!pushGroups(head, words, halves.length === 1) || !pushGroups(tail, tailWords, true)) return undefined
   if (halves.length === 2) {
     const missing = 8 - words.length - tailWords.length
     if (missing < 1) return undefined
