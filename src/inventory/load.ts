@@ -8,7 +8,7 @@ import type {Desired} from '../model/desired.js'
 import {closest} from '../model/names.js'
 import {createCheckContext} from './checks/context.js'
 import {checkInterfaces, checkPeers, checkPorts} from './checks/network.js'
-import {checkDeviceQuota, checkRules, checkServices, checkTariffs} from './checks/policy.js'
+import {checkDeviceQuota, checkPeerAccess, checkRules, checkServices, checkTariffs} from './checks/policy.js'
 import {checkReferences, checkUsers} from './checks/references.js'
 import {checkXray} from './checks/xray.js'
 import {type DeclarationSet, type Declared, emptyDeclarationSet, Reporter} from './declared.js'
@@ -48,6 +48,7 @@ const CHECKS = [
   checkXray,
   checkTariffs,
   checkDeviceQuota,
+  checkPeerAccess,
   checkRules,
   checkServices,
 ]

@@ -29,7 +29,8 @@ import type {
   XrayConfig,
   XrayInbound,
 } from '../model/desired.js'
-import {type Cidr, type IpAddress, parseCidr, parseIp} from '../model/ip.js'
+import {compareText} from '../model/compare.js'
+import {type Cidr, formatNetwork, type IpAddress, parseCidr, parseIp} from '../model/ip.js'
 import {parsePorts, parseSize} from '../model/units.js'
 import type {DeclarationSet, Declared, Reporter} from './declared.js'
 import type {PathSegment} from './parse-yaml.js'
@@ -241,7 +242,7 @@ function normalizeNode(declared: Declared<'Node'>, project: Project, reporter: R
     },
     endpoint,
     interfaces,
-    ...(spec.xray ? {xray: normalizeXray(spec.xray, endpoint)} : {}),
+    ...(spec.xray ? {xray: normalizeXray(declared, spec.xray, endpoint, reporter)} : {}),
     dns: {
       enabled: dnsEnabled,
       listen,
@@ -276,7 +277,12 @@ function parseEndpoint(
   return {host: parsedHost, port: parsedPort}
 }
 
-function normalizeXray(spec: NonNullable<NodeDecl['xray']>, endpoint: string): XrayConfig {
+function normalizeXray(
+  declared: Declared<'Node'>,
+  spec: NonNullable<NodeDecl['xray']>,
+  endpoint: string,
+  reporter: Reporter,
+): XrayConfig {
   const inbounds = spec.inbounds.map(
     (inbound): XrayInbound => ({
       tag: inbound.tag,
@@ -328,12 +334,11 @@ function normalizeXray(spec: NonNullable<NodeDecl['xray']>, endpoint: string): X
     })),
     routing: {
       domainStrategy: spec.routing?.domainStrategy ?? 'AsIs',
-      rules: (spec.routing?.rules ?? []).map((r) => {
-        const ports = r.ports === undefined ? undefined : parsePorts(r.ports)
+      rules: (spec.routing?.rules ?? []).map((r, i) => {
         return {
           domains: r.domains ?? [],
           ips: r.ips ?? [],
-          ports: ports?.ok ? ports.ranges : [],
+          ports: ports(r.ports, declared, ['xray', 'routing', 'rules', i, 'ports'], reporter),
           ...(r.network ? {network: r.network} : {}),
           outbound: r.outbound,
         }
@@ -352,7 +357,11 @@ function ports(
   if (spec === undefined) return []
   const parsed = parsePorts(spec)
   if (parsed.ok) return parsed.ranges
-  reporter.report(declared, {path, code: 'invalid_port', message: parsed.problem})
+  reporter.report(declared, {
+    path: Array.isArray(spec) ? [...path, parsed.index] : path,
+    code: 'invalid_port',
+    message: parsed.problem,
+  })
   return []
 }
 
@@ -386,6 +395,15 @@ function endpoints(
         message: `${field} "${text}" is not a CIDR, an address, group:NAME, user:NAME or service:NAME`,
       })
       continue
+    }
+    if (endpoint.kind === 'cidr' && endpoint.cidr.address !== endpoint.cidr.network) {
+      // 10.20.0.50/16 would silently match all of 10.20.0.0/16.
+      reporter.report(declared, {
+        path: typeof spec === 'string' ? [field] : [field, i],
+        code: 'host_bits_set',
+        message: `${field} ${text} has host bits set`,
+        hint: `write the network (${formatNetwork(endpoint.cidr)}) or a single address`,
+      })
     }
     out.push(endpoint)
   }
@@ -432,8 +450,4 @@ function normalizeService(declared: Declared<'Service'>, reporter: Reporter): Se
 
 function byName<T extends {name: string}>(items: T[]): T[] {
   return items.sort((a, b) => compareText(a.name, b.name))
-}
-
-export function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
 }

@@ -134,10 +134,12 @@ function flattenUnions(issues: readonly Issue[], prefix: PathSegment[]): Issue[]
 
 function fieldLabel(path: readonly PathSegment[]): string {
   if (path.length === 0) return 'document'
-  return path.reduce<string>(
-    (acc, segment) => (typeof segment === 'number' ? `${acc}[${segment}]` : acc === '' ? segment : `${acc}.${segment}`),
-    '',
-  )
+  return path.reduce<string>((acc, segment) => {
+    if (typeof segment === 'number') return `${acc}[${segment}]`
+    // A key may hold anything YAML allows, newlines included: quote it unless it is plain.
+    const key = /^[A-Za-z0-9_./-]+$/.test(segment) ? segment : JSON.stringify(segment)
+    return acc === '' ? key : `${acc}.${key}`
+  }, '')
 }
 
 function describeType(value: unknown): string {

@@ -328,11 +328,12 @@ const DnsUpstream = z
   .string()
   .refine(
     (value) => {
-      const match = /^(?:\[([^\]]+)\]|([^#]+))(?:#(\d{1,5}))?$/.exec(value)
-      const host = match?.[1] ?? match?.[2]
-      return host !== undefined && parseIp(host) !== undefined && Number(match?.[3] ?? 53) <= 65535
+      // dnsmasq's own syntax: the port follows '#', and IPv6 addresses take no brackets.
+      const match = /^([^#[\]]+)(?:#(\d{1,5}))?$/.exec(value)
+      const port = Number(match?.[2] ?? 53)
+      return match?.[1] !== undefined && parseIp(match[1]) !== undefined && port >= 1 && port <= 65535
     },
-    {error: 'must be an IP address, optionally with #port (dnsmasq syntax), e.g. 9.9.9.9#9953'},
+    {error: 'must be an IP address, optionally with #port and no brackets (dnsmasq syntax), e.g. 9.9.9.9#9953 or fd20::53#5353'},
   )
 
 export const NodeSchema = z
@@ -392,7 +393,7 @@ export const NodeSchema = z
         dnsmasq: z.string().optional(),
       })
       .optional()
-      .meta({description: 'Commands that activate new files ({iface} and {file} are substituted, shell-quoted)'}),
+      .meta({description: 'Commands that activate new files ({iface}, {file} and {stripped} are substituted, shell-quoted)'}),
   })
   .meta({title: 'Node', description: 'A gateway host'})
 

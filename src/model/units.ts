@@ -23,20 +23,20 @@ export function parseSize(size: number | string): number | undefined {
   return Math.round(Number(match[1]) * unit)
 }
 
-export type PortParse = {ok: true; ranges: PortRange[]} | {ok: false; problem: string}
+export type PortParse = {ok: true; ranges: PortRange[]} | {ok: false; problem: string; index: number}
 
 /** `443`, `"8000-8080"` or a list of them -> sorted, merged ranges. */
 export function parsePorts(spec: number | string | readonly (number | string)[]): PortParse {
   const items = Array.isArray(spec) ? spec : [spec]
   const ranges: PortRange[] = []
-  for (const item of items) {
+  for (const [index, item] of items.entries()) {
     const [fromText, toText] = String(item).split('-')
     const from = Number(fromText)
     const to = toText === undefined ? from : Number(toText)
     if (!Number.isInteger(from) || !Number.isInteger(to) || from < 1 || to > 65535 || from > 65535 || to < 1) {
-      return {ok: false, problem: `port ${JSON.stringify(item)} is outside 1-65535`}
+      return {ok: false, problem: `port ${JSON.stringify(item)} is outside 1-65535`, index}
     }
-    if (from > to) return {ok: false, problem: `port range "${item}" is reversed; write it as "${to}-${from}"`}
+    if (from > to) return {ok: false, problem: `port range "${item}" is reversed; write it as "${to}-${from}"`, index}
     ranges.push({from, to})
   }
   ranges.sort((a, b) => a.from - b.from || a.to - b.to)

@@ -4,7 +4,9 @@ import type {Node} from '../../model/desired.js'
 import {nodeMatches} from '../../model/selectors.js'
 import type {Check} from './context.js'
 
+/** Whether a node that is not disabled serves a protocol. */
 function offers(node: Node, protocol: Protocol): boolean {
+  if (node.status === 'disabled') return false
   if (protocol === 'wireguard') return node.interfaces.length > 0
   return node.xray?.inbounds.some((inbound) => inbound.protocol === protocol) ?? false
 }
@@ -57,9 +59,13 @@ export const checkTariffs: Check = ({set, desired, reporter}) => {
   }
 }
 
-/** Devices are a user's enabled WireGuard peers plus their declared subscription links. */
+/**
+ * Devices are a user's enabled WireGuard peers plus, when the tariff allows an
+ * xray protocol, each subscription link (declared, or the implicit "default").
+ */
 export const checkDeviceQuota: Check = ({set, desired, reporter}) => {
   const tariffs = new Map(desired.tariffs.map((t) => [t.name, t]))
+  const users = new Map(desired.users.map((u) => [u.name, u]))
   const peerCounts = new Map<string, number>()
   for (const peer of desired.peers) {
     if (peer.user && peer.enabled) peerCounts.set(peer.user, (peerCounts.get(peer.user) ?? 0) + 1)
@@ -68,7 +74,8 @@ export const checkDeviceQuota: Check = ({set, desired, reporter}) => {
     const tariff = declared.spec.tariff ? tariffs.get(declared.spec.tariff) : undefined
     if (!tariff || tariff.maxDevices === null) continue
     const peers = peerCounts.get(declared.name) ?? 0
-    const links = declared.spec.links?.length ?? 0
+    const usesLinks = tariff.protocols.some((protocol) => protocol !== 'wireguard')
+    const links = usesLinks ? (users.get(declared.name)?.links.length ?? 0) : 0
     if (peers + links > tariff.maxDevices) {
       reporter.report(declared, {
         path: ['tariff'],
@@ -153,6 +160,18 @@ export const checkServices: Check = ({set, desired, reporter}) => {
         hint: 'give at most one IPv4 and one IPv6 address',
       })
     }
+    if (
+      service.nodes.kind !== 'all' &&
+      set.invalid.Node.size === 0 &&
+      !desired.nodes.some((node) => nodeMatches(service.nodes, node))
+    ) {
+      reporter.report(declared, {
+        path: ['nodes'],
+        code: 'selector_matches_nothing',
+        severity: 'warning',
+        message: 'its node selector matches no node, so no gateway serves it',
+      })
+    }
     if (service.access.groups.length === 0 && service.access.users.length === 0) {
       reporter.report(declared, {
         path: ['access'],
@@ -160,6 +179,35 @@ export const checkServices: Check = ({set, desired, reporter}) => {
         severity: 'warning',
         message: 'nobody is granted access, so every VPN client is blocked from it',
         hint: 'add access.groups or access.users',
+      })
+    }
+  }
+}
+
+/** A peer its owner's tariff does not allow on its node is silently left out of renders: say so. */
+export const checkPeerAccess: Check = ({set, desired, reporter}) => {
+  const users = new Map(desired.users.map((u) => [u.name, u]))
+  const tariffs = new Map(desired.tariffs.map((t) => [t.name, t]))
+  const nodes = new Map(desired.nodes.map((n) => [n.name, n]))
+  const peers = new Map(desired.peers.map((p) => [p.name, p]))
+  for (const declared of set.Peer) {
+    const peer = peers.get(declared.name)
+    const user = peer?.user === undefined ? undefined : users.get(peer.user)
+    const tariff = user?.tariff === undefined ? undefined : tariffs.get(user.tariff)
+    const node = peer ? nodes.get(peer.node) : undefined
+    if (!peer?.enabled || !user || user.status !== 'active' || !tariff || !node) continue
+    const reason = !tariff.protocols.includes('wireguard')
+      ? `tariff ${tariff.name} does not include wireguard`
+      : !nodeMatches(tariff.nodes, node)
+        ? `tariff ${tariff.name} does not allow node ${node.name}`
+        : undefined
+    if (reason) {
+      reporter.report(declared, {
+        path: ['node' in declared.spec && declared.spec.node ? 'node' : 'interface'],
+        code: 'peer_not_allowed',
+        severity: 'warning',
+        message: `is not carried: ${reason}`,
+        hint: 'move the peer to a node the tariff allows, or change the tariff',
       })
     }
   }

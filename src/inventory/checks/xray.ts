@@ -3,6 +3,7 @@
  * break clients (formats.md §5.2–§5.4): Nexus checks them itself because
  * Debian's v2ray cannot, and xray is only on the gateway.
  */
+import {closest} from '../../model/names.js'
 import type {Check} from './context.js'
 
 /** Tags Nexus generates itself. */
@@ -68,12 +69,13 @@ export const checkXray: Check = ({set, desired, reporter}) => {
       } else if (inbound.method) {
         problem(at('method'), 'invalid_combination', 'method is a shadowsocks setting')
       }
-      if (inbound.protocol === 'trojan' && inbound.security === 'none') {
+      // A publicPort other than the listening port says a TLS-terminating proxy sits in front.
+      if (inbound.protocol === 'trojan' && inbound.security === 'none' && inbound.publicPort === inbound.port) {
         problem(
           at('security'),
           'insecure_inbound',
           'trojan without TLS only works behind a TLS-terminating proxy',
-          'set security: tls, or publicPort to the port of the proxy in front of it',
+          'set security: tls, or put a TLS proxy in front and set publicPort to its port',
           true,
         )
       }
@@ -96,12 +98,14 @@ export const checkXray: Check = ({set, desired, reporter}) => {
       outboundTags.add(outbound.tag)
     }
     for (const [i, rule] of xray.routing.rules.entries()) {
-      if (!outboundTags.has(rule.outbound) && rule.outbound !== 'direct' && rule.outbound !== 'block') {
+      const known = ['direct', 'block', ...outboundTags]
+      if (!known.includes(rule.outbound)) {
+        const suggestion = closest(rule.outbound, known)
         problem(
           ['xray', 'routing', 'rules', i, 'outbound'],
           'unresolved_reference',
           `outbound ${rule.outbound} is not declared`,
-          `use direct, block or one of the node's outbounds${outboundTags.size ? `: ${[...outboundTags].join(', ')}` : ''}`,
+          suggestion ? `did you mean ${suggestion}?` : `use one of: ${known.join(', ')}`,
         )
       }
       if (rule.domains.length === 0 && rule.ips.length === 0 && rule.ports.length === 0 && !rule.network) {

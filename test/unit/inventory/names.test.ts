@@ -173,3 +173,12 @@ describe('domains and hosts must be ASCII (IDNs as punycode)', () => {
     }
   })
 })
+
+describe('keys in messages', () => {
+  it('quotes an unknown field whose key holds a newline, so the message stays on one line', () => {
+    const inventory = loadWith({'groups/odd.yaml': 'apiVersion: nexus/v1\nkind: Group\nname: odd\n"bad\\nkey": 1\n'})
+    const d = only(inventory, 'unknown_field')
+    expect(d.message).toBe('Group odd: "bad\\nkey": unknown field')
+    expect(d.message).not.toContain('\n')
+  })
+})

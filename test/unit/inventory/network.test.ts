@@ -299,3 +299,27 @@ describe('allowedIPs', () => {
     expect(d.message).toContain('allowedIPs[0]: must be an address with a prefix length')
   })
 })
+
+describe('rule and routing values', () => {
+  it('reports a rule CIDR with host bits set instead of widening it', () => {
+    const rule = 'apiVersion: nexus/v1\nkind: Rule\nname: r\naction: deny\ndestination: [10.20.0.0/16, 10.30.0.50/16]\n'
+    const d = only(loadWith({'rules/r.yaml': rule}), 'host_bits_set')
+    expect(at(d)).toBe('rules/r.yaml:5:29')
+    expect(d.message).toBe('Rule r: destination 10.30.0.50/16 has host bits set')
+    expect(d.hint).toBe('write the network (10.30.0.0/16) or a single address')
+  })
+
+  it('reports a reversed port range in an xray routing rule at the item', () => {
+    const node = `${BASE['nodes/gw-1.yaml']}  routing:\n    rules:\n      - ports: [80, "9000-8000"]\n        outbound: block\n`
+    const d = only(loadWith({'nodes/gw-1.yaml': node}), 'invalid_port')
+    expect(at(d)).toBe('nodes/gw-1.yaml:24:21')
+    expect(d.message).toBe('Node gw-1: port range "9000-8000" is reversed; write it as "8000-9000"')
+  })
+
+  it('rejects bracketed IPv6 DNS upstreams and port 0, accepts dnsmasq syntax', () => {
+    const node = (upstreams: string) => `${BASE['nodes/gw-1.yaml']}dns:\n  upstreams: ${upstreams}\n`
+    expect(withCode(loadWith({'nodes/gw-1.yaml': node('["[fd20::53]#5353"]')}), 'invalid_value')).toHaveLength(1)
+    expect(withCode(loadWith({'nodes/gw-1.yaml': node('["9.9.9.9#0"]')}), 'invalid_value')).toHaveLength(1)
+    expect(loadWith({'nodes/gw-1.yaml': node('["fd20::53#5353", "9.9.9.9#9953", 1.1.1.1]')}).diagnostics).toEqual([])
+  })
+})

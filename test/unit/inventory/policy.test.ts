@@ -39,6 +39,25 @@ describe('device quota', () => {
     expect(inventory.diagnostics).toEqual([])
   })
 
+  it('counts the implicit default link when the tariff allows an xray protocol', () => {
+    const inventory = loadWith({
+      'tariffs/basic.yaml': base('tariffs/basic.yaml').replace('maxDevices: 3', 'maxDevices: 1'),
+    })
+    expect(only(inventory, 'device_quota_exceeded').message).toBe(
+      'User alice: has 1 peer(s) and 1 link(s), more than the 1 devices tariff basic allows',
+    )
+  })
+
+  it('does not count links when the tariff is WireGuard only', () => {
+    const inventory = loadWith({
+      'tariffs/basic.yaml': base('tariffs/basic.yaml')
+        .replace('maxDevices: 3', 'maxDevices: 1')
+        .replace('[wireguard, vless]', '[wireguard]'),
+      'users/alice.yaml': `${base('users/alice.yaml')}links: [phone, tablet]\n`,
+    })
+    expect(inventory.diagnostics).toEqual([])
+  })
+
   it('has no limit when maxDevices is null', () => {
     const inventory = loadWith({
       'tariffs/basic.yaml': base('tariffs/basic.yaml').replace('maxDevices: 3', 'maxDevices: null'),
@@ -128,6 +147,30 @@ describe('rules', () => {
     )
     expect(d.severity).toBe('warning')
     expect(at(d)).toBe('rules/r.yaml:5:8')
+  })
+})
+
+describe('peer access', () => {
+  it('warns that a peer is not carried when its tariff has no wireguard', () => {
+    const inventory = loadWith({
+      'tariffs/basic.yaml': base('tariffs/basic.yaml').replace('[wireguard, vless]', '[vless]'),
+    })
+    const d = only(inventory, 'peer_not_allowed')
+    expect(d.severity).toBe('warning')
+    expect(at(d)).toBe('peers/alice-laptop.yaml:5:7')
+    expect(d.message).toBe('Peer alice-laptop: is not carried: tariff basic does not include wireguard')
+  })
+
+  it('warns that a peer is not carried on a node its tariff does not allow', () => {
+    const inventory = loadWith({
+      'tariffs/basic.yaml': `${base('tariffs/basic.yaml')}nodes: {labels: {region: us}}\n`,
+      'nodes/gw-2.yaml': base('nodes/gw-1.yaml')
+        .replace('name: gw-1', 'name: gw-2\nlabels: {region: us}')
+        .replace('192.0.2.10', '192.0.2.11'),
+    })
+    expect(only(inventory, 'peer_not_allowed').message).toBe(
+      'Peer alice-laptop: is not carried: tariff basic does not allow node gw-1',
+    )
   })
 })
 

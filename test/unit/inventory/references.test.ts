@@ -177,7 +177,13 @@ describe('unresolved references', () => {
     const d = only(loadWith({'nodes/gw-1.yaml': node}), 'unresolved_reference')
     expect(at(d)).toBe('nodes/gw-1.yaml:27:19')
     expect(d.message).toBe('Node gw-1: outbound blok is not declared')
-    expect(d.hint).toBe("use direct, block or one of the node's outbounds: warp")
+    expect(d.hint).toBe('did you mean block?')
+  })
+
+  it('xray routing rule -> outbound far from any known tag lists the known ones', () => {
+    const node = `${base('nodes/gw-1.yaml')}  outbounds:\n    - {tag: warp, protocol: socks}\n  routing:\n    rules:\n      - domains: [geosite:ads]\n        outbound: somewhere-else\n`
+    const d = only(loadWith({'nodes/gw-1.yaml': node}), 'unresolved_reference')
+    expect(d.hint).toBe('use one of: direct, block, warp')
   })
 
   it('xray routing rules may use direct, block and declared outbounds', () => {

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import type {Inventory} from '../../../src/inventory/load.js'
-import {at, loadWith, only} from '../../helpers/repo.js'
+import {at, loadWith, only, withCode} from '../../helpers/repo.js'
 
 /** A second node with only xray; the first inbound starts at line 8. */
 const HEAD = 'apiVersion: nexus/v1\nkind: Node\nname: gw-2\nssh:\n  host: 192.0.2.11\nxray:\n  inbounds:\n'
@@ -245,6 +245,11 @@ describe('tags', () => {
     const d = only(inventory, 'insecure_inbound')
     expect(d.severity).toBe('warning')
     expect(at(d)).toBe('nodes/gw-2.yaml:8:7')
+    expect(d.hint).toBe('set security: tls, or put a TLS proxy in front and set publicPort to its port')
     expect(inventory.desired).toBeDefined()
+  })
+
+  it('does not warn about trojan without TLS behind a proxy (publicPort differs)', () => {
+    expect(withCode(xray(inbound('trojan', '      publicPort: 443\n')), 'insecure_inbound')).toEqual([])
   })
 })
