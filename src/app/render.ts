@@ -22,15 +22,24 @@ export async function renderRepo(root: string, options: {node?: string; now: Dat
   if (options.node !== undefined) {
     const node = desired.nodes.find((n) => n.name === options.node)
     if (!node) {
-      const suggestion = closest(options.node, desired.nodes.map((n) => n.name))
+      const suggestion = closest(
+        options.node,
+        desired.nodes.map((n) => n.name),
+      )
       throw new NexusError(
         'unknown_node',
         `no node named ${options.node}`,
-        suggestion ? `did you mean ${suggestion}?` : `nodes: ${desired.nodes.map((n) => n.name).join(', ') || '(none)'}`,
+        suggestion
+          ? `did you mean ${suggestion}?`
+          : `nodes: ${desired.nodes.map((n) => n.name).join(', ') || '(none)'}`,
       )
     }
     if (node.status === 'disabled') {
-      throw new NexusError('node_disabled', `node ${node.name} is disabled, so nothing is rendered for it`, 'set status: active or maintenance')
+      throw new NexusError(
+        'node_disabled',
+        `node ${node.name} is disabled, so nothing is rendered for it`,
+        'set status: active or maintenance',
+      )
     }
   }
   // State arrives with the state store; until then every render is a preview.

@@ -11,7 +11,9 @@ import type {ChalkInstance} from 'chalk'
 import {NexusError} from '../errors.js'
 import {createStyle} from './style.js'
 
-export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof NexusCommand)['baseFlags'] & T['flags']>
+export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof NexusCommand)['baseFlags'] & T['flags']
+>
 export type CommandArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
 export abstract class NexusCommand<T extends typeof Command> extends Command {
@@ -71,7 +73,9 @@ export abstract class NexusCommand<T extends typeof Command> extends Command {
         this.logJson({error: {code: error.code, message: error.message, ...(error.hint ? {hint: error.hint} : {})}})
       } else {
         const s = this.style ?? createStyle(false)
-        process.stderr.write(`${s.red('Error:')} ${error.message}\n${error.hint ? `${s.dim('hint:')} ${error.hint}\n` : ''}`)
+        process.stderr.write(
+          `${s.red('Error:')} ${error.message}\n${error.hint ? `${s.dim('hint:')} ${error.hint}\n` : ''}`,
+        )
       }
       return undefined
     }

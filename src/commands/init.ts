@@ -24,7 +24,11 @@ export default class Init extends NexusCommand<typeof Init> {
   }
   static override flags = {
     name: Flags.string({description: 'project name (default: the directory name, made a valid name)'}),
-    git: Flags.boolean({description: 'run git init when the directory is not in a git repository', default: true, allowNo: true}),
+    git: Flags.boolean({
+      description: 'run git init when the directory is not in a git repository',
+      default: true,
+      allowNo: true,
+    }),
   }
 
   async run(): Promise<InitResult> {

@@ -56,6 +56,12 @@ export function generateShadowsocksKey(method: string): string {
  * rotates every credential it carries and nothing extra needs storing.
  */
 export function deriveShadowsocksUserKey(uuid: string, inboundTag: string, method: string): string {
-  const key = hkdfSync('sha256', Buffer.from(uuid), Buffer.from(inboundTag), 'nexus shadowsocks user key', shadowsocksKeyLength(method))
+  const key = hkdfSync(
+    'sha256',
+    Buffer.from(uuid),
+    Buffer.from(inboundTag),
+    'nexus shadowsocks user key',
+    shadowsocksKeyLength(method),
+  )
   return Buffer.from(key).toString('base64')
 }

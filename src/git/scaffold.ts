@@ -19,7 +19,9 @@ export async function writeScaffold(
       'nexus init creates new repos only; validate this one with nexus validate',
     )
   }
-  const clashes = [...files.keys()].filter((path) => existing.includes(path.split('/')[0] ?? '') && !path.startsWith('.'))
+  const clashes = [...files.keys()].filter(
+    (path) => existing.includes(path.split('/')[0] ?? '') && !path.startsWith('.'),
+  )
   if (clashes.length > 0) {
     throw new NexusError(
       'repo_exists',

@@ -16,7 +16,11 @@ const DECLARATION_FILE = /\.ya?ml$/i
 export async function readDeclarationFiles(root: string): Promise<SourceFile[]> {
   const rootStat = await stat(root).catch(() => undefined)
   if (!rootStat?.isDirectory()) {
-    throw new NexusError('repo_not_found', `${root} is not a directory`, 'pass --repo DIR, or run nexus init DIR to create one')
+    throw new NexusError(
+      'repo_not_found',
+      `${root} is not a directory`,
+      'pass --repo DIR, or run nexus init DIR to create one',
+    )
   }
   const paths: string[] = []
   await walk(root, paths)

@@ -92,7 +92,11 @@ function classify(doc: ParsedDocument, set: DeclarationSet, diagnostics: Diagnos
     diagnostics.push({severity: 'error', code, message, hint, ...doc.locate(path)})
 
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    error('not_a_declaration', 'a declaration must be a mapping', 'start the document with `apiVersion: nexus/v1` and `kind: …`')
+    error(
+      'not_a_declaration',
+      'a declaration must be a mapping',
+      'start the document with `apiVersion: nexus/v1` and `kind: …`',
+    )
     return
   }
   const record = value as Record<string, unknown>

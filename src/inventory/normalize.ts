@@ -3,9 +3,11 @@
  * rules put in evaluation order. Values that cannot be parsed are reported
  * and left out, so the cross-reference checks can still run on the rest.
  */
+
+import {compareText} from '../model/compare.js'
 import type {
-  NodeSelectorDecl,
   NodeDecl,
+  NodeSelectorDecl,
   PeerDecl,
   ProjectDecl,
   RuleDecl,
@@ -29,7 +31,6 @@ import type {
   XrayConfig,
   XrayInbound,
 } from '../model/desired.js'
-import {compareText} from '../model/compare.js'
 import {type Cidr, formatNetwork, type IpAddress, parseCidr, parseIp} from '../model/ip.js'
 import {parsePorts, parseSize} from '../model/units.js'
 import type {DeclarationSet, Declared, Reporter} from './declared.js'
@@ -147,7 +148,8 @@ function normalizePeer(declared: Declared<'Peer'>, project: Project, nodes: read
   const addressList = spec.address === undefined ? [] : Array.isArray(spec.address) ? spec.address : [spec.address]
   const parsed = addressList
     .map(parseIp)
-    .filter((ip): ip is IpAddress => ip !== undefined).sort((a, b) => a.family - b.family)
+    .filter((ip): ip is IpAddress => ip !== undefined)
+    .sort((a, b) => a.family - b.family)
   if (parsed.length === 2 && parsed[0]?.family === parsed[1]?.family) {
     reporter.report(declared, {
       path: ['address'],
@@ -177,12 +179,7 @@ function normalizePeer(declared: Declared<'Peer'>, project: Project, nodes: read
   }
 }
 
-function parseCidrList(
-  texts: readonly string[],
-  declared: Declared,
-  path: PathSegment[],
-  reporter: Reporter,
-): Cidr[] {
+function parseCidrList(texts: readonly string[], declared: Declared, path: PathSegment[], reporter: Reporter): Cidr[] {
   const out: Cidr[] = []
   for (const [i, text] of texts.entries()) {
     const cidr = parseCidr(text)
@@ -348,12 +345,7 @@ function normalizeXray(
   }
 }
 
-function ports(
-  spec: RuleDecl['ports'],
-  declared: Declared,
-  path: PathSegment[],
-  reporter: Reporter,
-): PortRange[] {
+function ports(spec: RuleDecl['ports'], declared: Declared, path: PathSegment[], reporter: Reporter): PortRange[] {
   if (spec === undefined) return []
   const parsed = parsePorts(spec)
   if (parsed.ok) return parsed.ranges
@@ -443,7 +435,10 @@ function normalizeService(declared: Declared<'Service'>, reporter: Reporter): Se
       ports: ports(spec.target.ports, declared, ['target', 'ports'], reporter),
       protocol: spec.target.protocol ?? 'tcp',
     },
-    access: {groups: [...new Set(spec.access?.groups ?? [])].sort(), users: [...new Set(spec.access?.users ?? [])].sort()},
+    access: {
+      groups: [...new Set(spec.access?.groups ?? [])].sort(),
+      users: [...new Set(spec.access?.users ?? [])].sort(),
+    },
     nodes: normalizeSelector(spec.nodes),
   }
 }

@@ -11,9 +11,9 @@ import {
   isScalar,
   isSeq,
   LineCounter,
-  type Node as YamlNode,
   parseAllDocuments,
   type Scalar,
+  type Node as YamlNode,
 } from 'yaml'
 
 import type {Diagnostic, Position} from './diagnostics.js'
@@ -71,7 +71,13 @@ export function parseYamlFile(file: string, bytes: Uint8Array, size = bytes.byte
   const nul = bytes.indexOf(0)
   if (nul !== -1) {
     const {line, column} = lineColumnOfByte(bytes, nul)
-    return fail('binary_file', 'file contains NUL bytes: it looks binary, not YAML', 'remove it or rename it so it does not end in .yaml/.yml', line, column)
+    return fail(
+      'binary_file',
+      'file contains NUL bytes: it looks binary, not YAML',
+      'remove it or rename it so it does not end in .yaml/.yml',
+      line,
+      column,
+    )
   }
   const invalid = firstInvalidUtf8(bytes)
   if (invalid !== -1) {

@@ -120,7 +120,8 @@ function flattenUnions(issues: readonly Issue[], prefix: PathSegment[]): Issue[]
     const path = [...prefix, ...(issue.path as PathSegment[])]
     if (issue.code === 'invalid_union' && issue.errors.length > 0) {
       const shaped = issue.errors.filter(
-        (branch) => !branch.some((i) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value')),
+        (branch) =>
+          !branch.some((i) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value')),
       )
       if (shaped.length === 1 && shaped[0]) {
         out.push(...flattenUnions(shaped[0], path))

@@ -5,14 +5,7 @@
  * order, skipping reserved and quarantined addresses.
  */
 import type {Desired, Peer} from './desired.js'
-import {
-  type Cidr,
-  cidrContains,
-  type IpAddress,
-  ipKey,
-  isReservedHost,
-  lastAddress,
-} from './ip.js'
+import {type Cidr, cidrContains, type IpAddress, ipKey, isReservedHost, lastAddress} from './ip.js'
 
 export interface AllocationRequest {
   readonly peer: string
@@ -72,7 +65,10 @@ export function allocateAddresses(
   for (const {peer, cidr} of pending) {
     let candidate = cursors.get(cidr) ?? cidr.network + 1n
     const last = lastAddress(cidr)
-    while (candidate <= last && (isReservedHost(cidr, candidate) || taken.has(ipKey({family: cidr.family, value: candidate})))) {
+    while (
+      candidate <= last &&
+      (isReservedHost(cidr, candidate) || taken.has(ipKey({family: cidr.family, value: candidate})))
+    ) {
       candidate++
     }
     if (candidate > last) {

@@ -64,11 +64,9 @@ const Cidr = z
   })
   .meta({description: 'An IPv4 or IPv6 prefix in CIDR notation'})
 
-const Hostname = z
-  .string()
-  .refine((value) => HOSTNAME_PATTERN.test(value) || parseIp(value) !== undefined, {
-    error: 'must be a hostname (ASCII letters, digits and "-"; write IDNs as punycode xn--) or an IP address',
-  })
+const Hostname = z.string().refine((value) => HOSTNAME_PATTERN.test(value) || parseIp(value) !== undefined, {
+  error: 'must be a hostname (ASCII letters, digits and "-"; write IDNs as punycode xn--) or an IP address',
+})
 
 const Port = z.int().min(1).max(65535)
 
@@ -114,9 +112,7 @@ function isCalendarDate(value: string): boolean {
 
 const Labels = z.record(
   z.string().regex(LABEL_KEY_PATTERN, {error: 'label keys are lower-case letters, digits, ".", "_", "-" and "/"'}),
-  z
-    .string()
-    .regex(LABEL_VALUE_PATTERN, {error: 'label values are letters, digits, ".", "_" and "-" (at most 63)'}),
+  z.string().regex(LABEL_VALUE_PATTERN, {error: 'label values are letters, digits, ".", "_" and "-" (at most 63)'}),
 )
 
 /** Which nodes something applies to: `all`, a list of node names, or a label selector. */
@@ -324,17 +320,18 @@ const XrayRoutingRule = z.strictObject({
   outbound: Tag,
 })
 
-const DnsUpstream = z
-  .string()
-  .refine(
-    (value) => {
-      // dnsmasq's own syntax: the port follows '#', and IPv6 addresses take no brackets.
-      const match = /^([^#[\]]+)(?:#(\d{1,5}))?$/.exec(value)
-      const port = Number(match?.[2] ?? 53)
-      return match?.[1] !== undefined && parseIp(match[1]) !== undefined && port >= 1 && port <= 65535
-    },
-    {error: 'must be an IP address, optionally with #port and no brackets (dnsmasq syntax), e.g. 9.9.9.9#9953 or fd20::53#5353'},
-  )
+const DnsUpstream = z.string().refine(
+  (value) => {
+    // dnsmasq's own syntax: the port follows '#', and IPv6 addresses take no brackets.
+    const match = /^([^#[\]]+)(?:#(\d{1,5}))?$/.exec(value)
+    const port = Number(match?.[2] ?? 53)
+    return match?.[1] !== undefined && parseIp(match[1]) !== undefined && port >= 1 && port <= 65535
+  },
+  {
+    error:
+      'must be an IP address, optionally with #port and no brackets (dnsmasq syntax), e.g. 9.9.9.9#9953 or fd20::53#5353',
+  },
+)
 
 export const NodeSchema = z
   .strictObject({
@@ -393,14 +390,13 @@ export const NodeSchema = z
         dnsmasq: z.string().optional(),
       })
       .optional()
-      .meta({description: 'Commands that activate new files ({iface}, {file} and {stripped} are substituted, shell-quoted)'}),
+      .meta({
+        description: 'Commands that activate new files ({iface}, {file} and {stripped} are substituted, shell-quoted)',
+      }),
   })
   .meta({title: 'Node', description: 'A gateway host'})
 
-const Endpoint = z
-  .string()
-  .min(1)
-  .meta({description: 'A CIDR or address, group:NAME, user:NAME or service:NAME'})
+const Endpoint = z.string().min(1).meta({description: 'A CIDR or address, group:NAME, user:NAME or service:NAME'})
 
 export const RuleSchema = z
   .strictObject({

@@ -3,8 +3,9 @@
  * references resolved. Renderers and the planner read only this (plus the
  * state values in model/state-values.ts), never raw YAML.
  */
-import type {Cidr, IpAddress} from './ip.js'
+
 import type {Protocol} from './declarations.js'
+import type {Cidr, IpAddress} from './ip.js'
 
 export type NodeSelector =
   | {readonly kind: 'all'}

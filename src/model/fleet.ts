@@ -3,17 +3,7 @@
  * once over lookup maps so a 50k-peer fleet stays linear.
  */
 import type {Protocol} from './declarations.js'
-import type {
-  Desired,
-  Node,
-  Peer,
-  Rule,
-  Service,
-  Tariff,
-  User,
-  WireguardInterface,
-  XrayInbound,
-} from './desired.js'
+import type {Desired, Node, Peer, Rule, Service, Tariff, User, WireguardInterface, XrayInbound} from './desired.js'
 import type {IpAddress} from './ip.js'
 import {xrayEmail} from './names.js'
 import {nodeMatches} from './selectors.js'
@@ -67,7 +57,7 @@ export class Fleet {
   /** Active user, active subscription, and a tariff that allows the protocol on the node. */
   userAllowed(userName: string, protocol: Protocol, node: Node): boolean {
     const user = this.users.get(userName)
-    if (!user || user.status !== 'active' || !this.state.activeUsers.has(userName)) return false
+    if (user?.status !== 'active' || !this.state.activeUsers.has(userName)) return false
     const tariff = user.tariff === undefined ? undefined : this.tariffs.get(user.tariff)
     if (!tariff) return false
     return tariff.protocols.includes(protocol) && nodeMatches(tariff.nodes, node)

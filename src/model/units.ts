@@ -43,7 +43,8 @@ export function parsePorts(spec: number | string | readonly (number | string)[])
   const merged: PortRange[] = []
   for (const range of ranges) {
     const last = merged.at(-1)
-    if (last && range.from <= last.to + 1) merged[merged.length - 1] = {from: last.from, to: Math.max(last.to, range.to)}
+    if (last && range.from <= last.to + 1)
+      merged[merged.length - 1] = {from: last.from, to: Math.max(last.to, range.to)}
     else merged.push(range)
   }
   return {ok: true, ranges: merged}

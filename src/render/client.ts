@@ -6,15 +6,7 @@
  */
 import type {Node, Peer, Rule, RuleEndpoint, WireguardInterface} from '../model/desired.js'
 import type {Fleet} from '../model/fleet.js'
-import {
-  type Cidr,
-  cidrContains,
-  cidrsOverlap,
-  formatAddress,
-  formatNetwork,
-  type IpAddress,
-  parseIp,
-} from '../model/ip.js'
+import {type Cidr, cidrContains, formatAddress, formatNetwork, type IpAddress, parseIp} from '../model/ip.js'
 import {collapseCidrs, hostCidr} from '../model/ip-set.js'
 import {WIREGUARD_KEY_PATTERN} from '../model/names.js'
 import {headerLines} from './header.js'

@@ -2,12 +2,7 @@
  * State values for a render before any state exists: fresh keys and UUIDs,
  * addresses allocated as apply would, all marked `preview` and kept nowhere.
  */
-import {
-  generateRealityKeyPair,
-  generateShadowsocksKey,
-  generateUuid,
-  generateWireguardKeyPair,
-} from '../crypto/keys.js'
+import {generateRealityKeyPair, generateShadowsocksKey, generateUuid, generateWireguardKeyPair} from '../crypto/keys.js'
 import {allocateFleet} from '../model/allocate.js'
 import type {Desired} from '../model/desired.js'
 import {linkKey, type NodeSecrets, type StateValues} from '../model/state-values.js'
@@ -21,7 +16,9 @@ export function previewStateValues(desired: Desired, now: Date): StateValues {
       wireguard: new Map(node.interfaces.map((iface) => [iface.name, generateWireguardKeyPair()])),
       reality: new Map(inbounds.filter((i) => i.security === 'reality').map((i) => [i.tag, generateRealityKeyPair()])),
       shadowsocks: new Map(
-        inbounds.filter((i) => i.protocol === 'shadowsocks').map((i) => [i.tag, generateShadowsocksKey(i.method ?? '')]),
+        inbounds
+          .filter((i) => i.protocol === 'shadowsocks')
+          .map((i) => [i.tag, generateShadowsocksKey(i.method ?? '')]),
       ),
     })
   }

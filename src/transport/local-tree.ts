@@ -17,7 +17,8 @@ export async function writeRenderTree(outDir: string, files: readonly RenderedFi
   const target = resolve(outDir)
   const existing = await readdir(target).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined
-    if (error.code === 'ENOTDIR') throw new NexusError('out_not_directory', `${outDir} is a file`, 'pass a directory to --out')
+    if (error.code === 'ENOTDIR')
+      throw new NexusError('out_not_directory', `${outDir} is a file`, 'pass a directory to --out')
     throw error
   })
   if (existing && existing.length > 0 && !existing.includes(MARKER)) {
@@ -33,7 +34,10 @@ export async function writeRenderTree(outDir: string, files: readonly RenderedFi
   const previous = join(dirname(target), `.${basename(target)}.old-${suffix}`)
   try {
     await mkdir(staging, {recursive: true})
-    await writeFile(join(staging, MARKER), 'written by nexus render; the whole directory is replaced on the next render\n')
+    await writeFile(
+      join(staging, MARKER),
+      'written by nexus render; the whole directory is replaced on the next render\n',
+    )
     for (const file of files) {
       const path = join(staging, file.path)
       await mkdir(dirname(path), {recursive: true})

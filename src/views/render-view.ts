@@ -60,7 +60,9 @@ export function formatRenderHuman(result: RenderResult, s: ChalkInstance): strin
   if (clients.length > 0) lines.push(s.bold(`clients (${clients.length})`), ...clients.map(row))
   lines.push('')
   const count = `${result.files.length} file${result.files.length === 1 ? '' : 's'}`
-  lines.push(result.out === null ? `${count}; write them with --out DIR` : `${s.green('✔')} wrote ${count} to ${result.out}`)
+  lines.push(
+    result.out === null ? `${count}; write them with --out DIR` : `${s.green('✔')} wrote ${count} to ${result.out}`,
+  )
   return `${lines.join('\n')}\n`
 }
 

@@ -22,7 +22,12 @@ export async function nexus(
   args: readonly string[],
   options: {cwd?: string; env?: Record<string, string | undefined>} = {},
 ): Promise<CliRun> {
-  const env: Record<string, string | undefined> = {...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, ...options.env}
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    NO_COLOR: undefined,
+    FORCE_COLOR: undefined,
+    ...options.env,
+  }
   const result = await execa('node', [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     env,

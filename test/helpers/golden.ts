@@ -18,7 +18,9 @@ export function expectGolden(relativePath: string, actual: string): void {
     return
   }
   if (!existsSync(file)) {
-    throw new Error(`golden file ${relativePath} is missing; run with NEXUS_UPDATE_GOLDEN=1 to create it, then review it`)
+    throw new Error(
+      `golden file ${relativePath} is missing; run with NEXUS_UPDATE_GOLDEN=1 to create it, then review it`,
+    )
   }
   expect(actual).toBe(readFileSync(file, 'utf8'))
 }

@@ -7,9 +7,8 @@ import {existsSync, mkdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
-
-import type {XrayInboundJson} from '../../src/render/xray-types.js'
 import type {XrayServerConfig} from '../../src/render/xray.js'
+import type {XrayInboundJson} from '../../src/render/xray-types.js'
 import {inPrivateNetns, requireTool, shellQuote, type ToolRun, writeTemp} from './tools.js'
 
 export async function requireRenderTools(): Promise<void> {
@@ -104,8 +103,21 @@ export interface TestCertificate {
 export async function makeTestCertificate(dir: string): Promise<TestCertificate> {
   const cert = {certificateFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem')}
   await execa(await requireTool('openssl'), [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=test', '-keyout', cert.keyFile, '-out', cert.certificateFile,
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=test',
+    '-keyout',
+    cert.keyFile,
+    '-out',
+    cert.certificateFile,
   ])
   return cert
 }

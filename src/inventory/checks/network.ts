@@ -112,7 +112,13 @@ export const checkPorts: Check = ({set, desired, reporter}) => {
       }
     }
     if (node.xray) {
-      listeners.push({proto: 'tcp', port: node.xray.apiPort, listen: '127.0.0.1', what: 'xray API', path: ['xray', 'apiPort']})
+      listeners.push({
+        proto: 'tcp',
+        port: node.xray.apiPort,
+        listen: '127.0.0.1',
+        what: 'xray API',
+        path: ['xray', 'apiPort'],
+      })
       for (const [i, inbound] of node.xray.inbounds.entries()) {
         const listen = inbound.listen === '0.0.0.0' || inbound.listen === '::' ? 'any' : inbound.listen
         const path = ['xray', 'inbounds', i, 'port']

@@ -5,13 +5,7 @@ import type {Declared} from '../declared.js'
 import type {PathSegment} from '../parse-yaml.js'
 import type {Check, CheckContext} from './context.js'
 
-function expectDeclared(
-  context: CheckContext,
-  from: Declared,
-  path: PathSegment[],
-  kind: Kind,
-  name: string,
-): void {
+function expectDeclared(context: CheckContext, from: Declared, path: PathSegment[], kind: Kind, name: string): void {
   const names = context.names(kind)
   if (names.has(name) || context.set.invalid[kind].has(name)) return
   const suggestion = closest(name, names)
@@ -27,12 +21,7 @@ function expectDeclared(
   })
 }
 
-function selectorNames(
-  context: CheckContext,
-  from: Declared,
-  field: PathSegment[],
-  selector: unknown,
-): void {
+function selectorNames(context: CheckContext, from: Declared, field: PathSegment[], selector: unknown): void {
   if (!Array.isArray(selector)) return
   for (const [i, name] of selector.entries()) {
     if (typeof name === 'string') expectDeclared(context, from, [...field, i], 'Node', name)
@@ -62,7 +51,9 @@ export const checkReferences: Check = (context) => {
       for (const [i, text] of list.entries()) {
         const match = /^(group|user|service):(.+)$/.exec(text)
         if (!match?.[1] || !match[2]) continue
-        const kind = ({group: 'Group', user: 'User', service: 'Service'} as const)[match[1] as 'group' | 'user' | 'service']
+        const kind = ({group: 'Group', user: 'User', service: 'Service'} as const)[
+          match[1] as 'group' | 'user' | 'service'
+        ]
         expectDeclared(context, rule, typeof value === 'string' ? [field] : [field, i], kind, match[2])
       }
     }

@@ -78,7 +78,10 @@ describe('nexus render', () => {
 
   it('renders nothing from invalid declarations and shows why', async () => {
     const repo = exampleCopy('quickstart', tmp.path)
-    writeFileSync(join(repo, 'users/bob.yaml'), readFileSync(join(repo, 'users/bob.yaml'), 'utf8').replace('basic', 'gold'))
+    writeFileSync(
+      join(repo, 'users/bob.yaml'),
+      readFileSync(join(repo, 'users/bob.yaml'), 'utf8').replace('basic', 'gold'),
+    )
     const out = join(tmp.path, 'never')
     const run = await nexus(['render', '--repo', repo, '--out', out])
     expect(run.exitCode).toBe(1)

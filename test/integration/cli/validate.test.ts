@@ -18,7 +18,10 @@ describe('nexus validate', () => {
       join(broken, 'peers/dave-phone.yaml'),
       'apiVersion: nexus/v1\nkind: Peer\nname: dave-phone\nuser: dave\ninterface: wg0\npublicKey: not-a-key\n',
     )
-    writeFileSync(join(broken, 'rules/bad-range.yaml'), 'apiVersion: nexus/v1\nkind: Rule\nname: bad-range\naction: allow\nprotocol: tcp\nports: "2000-1000"\n')
+    writeFileSync(
+      join(broken, 'rules/bad-range.yaml'),
+      'apiVersion: nexus/v1\nkind: Rule\nname: bad-range\naction: allow\nprotocol: tcp\nports: "2000-1000"\n',
+    )
   })
   afterAll(() => tmp.cleanup())
 
@@ -34,7 +37,9 @@ describe('nexus validate', () => {
     expect(run.stdout).toContain(`${broken}/users/bob.yaml:8:1  error  User bob: tarif: unknown field`)
     expect(run.stdout).toContain('did you mean "tariff"?')
     expect(run.stdout).toContain(`${broken}/peers/dave-phone.yaml:6:12  error  Peer dave-phone: publicKey`)
-    expect(run.stdout).toContain(`${broken}/rules/bad-range.yaml:6:8  error  Rule bad-range: port range "2000-1000" is reversed`)
+    expect(run.stdout).toContain(
+      `${broken}/rules/bad-range.yaml:6:8  error  Rule bad-range: port range "2000-1000" is reversed`,
+    )
     expect(run.stdout).toMatch(/✖ 3 errors/)
     expect(run.stdout + run.stderr).not.toMatch(STACK_FRAME)
   })
@@ -44,7 +49,11 @@ describe('nexus validate', () => {
     expect(run.exitCode).toBe(1)
     const result = JSON.parse(run.stdout)
     expect(result).toMatchObject({valid: false, errorCount: 3, warningCount: 0})
-    expect(result.diagnostics.map((d: {code: string}) => d.code)).toEqual(['invalid_value', 'invalid_port', 'unknown_field'])
+    expect(result.diagnostics.map((d: {code: string}) => d.code)).toEqual([
+      'invalid_value',
+      'invalid_port',
+      'unknown_field',
+    ])
     expect(result.diagnostics[1]).toEqual({
       severity: 'error',
       code: 'invalid_port',
@@ -63,7 +72,9 @@ describe('nexus validate', () => {
     expect(run.exitCode).toBe(1)
     const lines = run.stdout.trim().split('\n')
     expect(lines).toHaveLength(3)
-    expect(lines[1]).toMatch(/^::error file=.*\/rules\/bad-range\.yaml,line=6,col=8,title=nexus invalid_port::Rule bad-range/)
+    expect(lines[1]).toMatch(
+      /^::error file=.*\/rules\/bad-range\.yaml,line=6,col=8,title=nexus invalid_port::Rule bad-range/,
+    )
   })
 
   it('uses colour only when asked: never without a TTY, never with NO_COLOR', async () => {

@@ -120,8 +120,14 @@ function largeFleet(size: FleetSize): {desired: Desired; state: StateValues; nod
     name: `svc-${s}`,
     domains: [`svc-${s}.corp.example`],
     target: {
-      addresses: s % 2 === 0 ? [{family: 4, value: 0x0a0a0000n + BigInt(s)}] : [{family: 4, value: 0x0a0a0000n + BigInt(s)}, v6(0xffff00 + s)],
-      ports: [{from: 443, to: 443}, {from: 8000 + s, to: 8100 + s}],
+      addresses:
+        s % 2 === 0
+          ? [{family: 4, value: 0x0a0a0000n + BigInt(s)}]
+          : [{family: 4, value: 0x0a0a0000n + BigInt(s)}, v6(0xffff00 + s)],
+      ports: [
+        {from: 443, to: 443},
+        {from: 8000 + s, to: 8100 + s},
+      ],
       protocol: s % 3 === 0 ? 'udp' : 'tcp',
     },
     access: {groups: [`team-${s % size.groups}`], users: s % 4 === 0 ? [] : [`user-${pad(s)}`]},
@@ -149,7 +155,10 @@ function generatedRule(r: number, size: FleetSize): Rule {
   const directions: Rule['direction'][] = ['egress', 'egress', 'both', 'ingress']
   const group = (i: number): RuleEndpoint => ({kind: 'group', name: `team-${i % size.groups}`})
   const user = (i: number): RuleEndpoint => ({kind: 'user', name: `user-${pad(i % size.users)}`})
-  const net = (i: number): RuleEndpoint => ({kind: 'cidr', cidr: cidr(i % 2 ? `192.168.${i % 256}.0/24` : `fd00:${i}::/64`)})
+  const net = (i: number): RuleEndpoint => ({
+    kind: 'cidr',
+    cidr: cidr(i % 2 ? `192.168.${i % 256}.0/24` : `fd00:${i}::/64`),
+  })
   const sourceShapes: RuleEndpoint[][] = [[], [group(r)], [group(r), user(r + 1)], [user(r), user(r + 3)], [net(r)]]
   const destinationShapes: RuleEndpoint[][] = [
     [],
@@ -162,7 +171,14 @@ function generatedRule(r: number, size: FleetSize): Rule {
   const action = r % 40 === 8 ? 'rate_limit' : (actions[Math.floor(r / 4) % actions.length] ?? 'allow')
   const withPorts = protocol === 'tcp' || protocol === 'udp'
   // Port lists become anonymous sets, which the kernel creates in time quadratic in their number: keep most single.
-  const ports = r % 4 === 0 ? [{from: 22, to: 22}, {from: 1000 + r, to: 1010 + r}, {from: 1005 + r, to: 1020 + r}] : [{from: 1000 + r, to: 1000 + r}]
+  const ports =
+    r % 4 === 0
+      ? [
+          {from: 22, to: 22},
+          {from: 1000 + r, to: 1010 + r},
+          {from: 1005 + r, to: 1020 + r},
+        ]
+      : [{from: 1000 + r, to: 1000 + r}]
   return {
     name: `rule-${pad(r)}`,
     action,
@@ -207,7 +223,10 @@ describe('nft -c accepts the rendered table (private network namespace)', () => 
   })
 
   it('accepts the default-deny variant', async () => {
-    const deny: Desired = {...desired, project: {...desired.project, defaults: {...desired.project.defaults, firewall: 'deny'}}}
+    const deny: Desired = {
+      ...desired,
+      project: {...desired.project, defaults: {...desired.project.defaults, firewall: 'deny'}},
+    }
     const text = render(deny)
     expect(text).toContain('counter drop comment "nexus default deny"')
     await nftCheck(text)

@@ -30,8 +30,21 @@ beforeAll(async () => {
   dir = tempDir('nexus-v2ray-')
   cert = {certificateFile: join(dir.path, 'cert.pem'), keyFile: join(dir.path, 'key.pem')}
   await execa(openssl, [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=test', '-keyout', cert.keyFile, '-out', cert.certificateFile,
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=test',
+    '-keyout',
+    cert.keyFile,
+    '-out',
+    cert.certificateFile,
   ])
 })
 
@@ -83,7 +96,13 @@ function richFleet(): {desired: Desired; node: Node} {
       ...xray,
       inbounds: [
         ...xray.inbounds,
-        {...base, tag: 'vless-ws', protocol: 'vless', port: 10002, transport: {type: 'ws', path: '/vl', host: 'cdn.example.com'}},
+        {
+          ...base,
+          tag: 'vless-ws',
+          protocol: 'vless',
+          port: 10002,
+          transport: {type: 'ws', path: '/vl', host: 'cdn.example.com'},
+        },
         {...base, tag: 'vmess-grpc', port: 10003, transport: {type: 'grpc', serviceName: 'nexus'}},
         {...base, tag: 'trojan-hu', protocol: 'trojan', port: 10004, transport: {type: 'httpupgrade', path: '/hu'}},
         {...base, tag: 'vless-xhttp', protocol: 'vless', port: 10005, transport: {type: 'xhttp', path: '/xh'}},
@@ -94,7 +113,13 @@ function richFleet(): {desired: Desired; node: Node} {
         domainStrategy: 'IPIfNonMatch',
         rules: [
           {domains: ['domain:ads.example', 'full:tracker.example'], ips: [], ports: [], outbound: 'block'},
-          {domains: [], ips: ['203.0.113.0/24', '2001:db8::/32'], ports: [{from: 53, to: 53}], network: 'udp', outbound: 'warp'},
+          {
+            domains: [],
+            ips: ['203.0.113.0/24', '2001:db8::/32'],
+            ports: [{from: 53, to: 53}],
+            network: 'udp',
+            outbound: 'warp',
+          },
         ],
       },
     },
@@ -110,10 +135,19 @@ function richFleet(): {desired: Desired; node: Node} {
         action: 'allow',
         direction: 'egress',
         protocol: 'tcp',
-        sources: [{kind: 'group', name: 'admins'}, {kind: 'user', name: 'carol'}],
-        destinations: [{kind: 'cidr', cidr: cidr('198.51.100.0/24')}, {kind: 'service', name: 'git'}],
+        sources: [
+          {kind: 'group', name: 'admins'},
+          {kind: 'user', name: 'carol'},
+        ],
+        destinations: [
+          {kind: 'cidr', cidr: cidr('198.51.100.0/24')},
+          {kind: 'service', name: 'git'},
+        ],
         sourcePorts: [],
-        ports: [{from: 8000, to: 8080}, {from: 443, to: 443}],
+        ports: [
+          {from: 8000, to: 8080},
+          {from: 443, to: 443},
+        ],
         priority: 50,
         active: true,
         log: false,

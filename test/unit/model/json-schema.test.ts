@@ -2,8 +2,8 @@ import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {Ajv2020} from 'ajv/dist/2020.js'
-import {parseAllDocuments} from 'yaml'
 import {describe, expect, it} from 'vitest'
+import {parseAllDocuments} from 'yaml'
 
 import {generateJsonSchemas} from '../../../src/model/json-schema.js'
 import {ROOT} from '../../helpers/cli.js'

@@ -2,8 +2,8 @@ import {describe, expect, it} from 'vitest'
 
 import type {Desired} from '../../../src/model/desired.js'
 import {Fleet} from '../../../src/model/fleet.js'
-import {renderFleet} from '../../../src/render/index.js'
 import type {StateValues} from '../../../src/model/state-values.js'
+import {renderFleet} from '../../../src/render/index.js'
 import {desired, node, nodeSecrets, state} from '../../helpers/fixture.js'
 
 /** The fixture state, with the same secrets for extra nodes. */

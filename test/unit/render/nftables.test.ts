@@ -167,7 +167,11 @@ describe('renderNftables', () => {
           {...(desired.peers[0] as Peer), name: 'alice-tablet', interface: 'wg1', addresses: [ip('10.67.0.2')]},
         ],
       }
-      const out = render(d, {...state, addresses: new Map([...state.addresses, ['alice-tablet', [ip('10.67.0.2')]]])}, two)
+      const out = render(
+        d,
+        {...state, addresses: new Map([...state.addresses, ['alice-tablet', [ip('10.67.0.2')]]])},
+        two,
+      )
       expect(chain(out, 'nx_forward')[1]).toBe('iifname != { "wg0", "wg1" } oifname != { "wg0", "wg1" } accept')
       expect(set(out, 'nx_peers_v4')).toContain('10.67.0.2,')
       expect(set(out, 'g_admins_v4')).toEqual(expect.arrayContaining(['10.66.0.2,', '10.67.0.2,']))
@@ -200,7 +204,9 @@ describe('renderNftables', () => {
     })
 
     it('merges overlapping networks so nft sees no conflicting intervals', () => {
-      const d = withPeer('office-router', {allowedIPs: [cidr('192.168.50.0/24'), cidr('192.168.0.0/16'), cidr('10.66.0.250/32')]})
+      const d = withPeer('office-router', {
+        allowedIPs: [cidr('192.168.50.0/24'), cidr('192.168.0.0/16'), cidr('10.66.0.250/32')],
+      })
       const elements = set(render(d), 'nx_peers_v4')
       expect(elements).toContain('192.168.0.0/16,')
       expect(elements).not.toContain('192.168.50.0/24,')
@@ -229,7 +235,9 @@ describe('renderNftables', () => {
     const egress = chain(text, 'nx_egress')
 
     it('keeps evaluation order: priority descending, then name', () => {
-      const order = egress.map((line) => /comment "([^"]+)"$/.exec(line)?.[1]).filter((n) => n && !/^(service|nexus)/.test(n))
+      const order = egress
+        .map((line) => /comment "([^"]+)"$/.exec(line)?.[1])
+        .filter((n) => n && !/^(service|nexus)/.test(n))
       expect([...new Set(order)]).toEqual([
         'block-smtp',
         'limit-dns',
@@ -330,8 +338,15 @@ describe('renderNftables', () => {
       const rule: Rule = {
         ...baseRule,
         action: 'log',
-        sources: [{kind: 'group', name: 'guests'}, {kind: 'group', name: 'admins'}, {kind: 'group', name: 'guests'}],
-        destinations: [{kind: 'group', name: 'admins'}, {kind: 'cidr', cidr: cidr('10.0.0.0/8')}],
+        sources: [
+          {kind: 'group', name: 'guests'},
+          {kind: 'group', name: 'admins'},
+          {kind: 'group', name: 'guests'},
+        ],
+        destinations: [
+          {kind: 'group', name: 'admins'},
+          {kind: 'cidr', cidr: cidr('10.0.0.0/8')},
+        ],
       }
       const out = render(onlyRule(rule))
       expect(tagged(chain(out, 'nx_egress'), 'probe')).toEqual([
@@ -350,7 +365,13 @@ describe('renderNftables', () => {
     })
 
     it('matches inline when only one part of a mixed list resolves on the node', () => {
-      const rule: Rule = {...baseRule, sources: [{kind: 'group', name: 'guests'}, {kind: 'user', name: 'dave'}]}
+      const rule: Rule = {
+        ...baseRule,
+        sources: [
+          {kind: 'group', name: 'guests'},
+          {kind: 'user', name: 'dave'},
+        ],
+      }
       const out = render(onlyRule(rule))
       expect(tagged(chain(out, 'nx_egress'), 'probe')).toEqual([
         'ip saddr @g_guests_v4 counter accept comment "probe"',
@@ -384,7 +405,13 @@ describe('renderNftables', () => {
     it('skips a rule naming an inactive user, and keeps a mixed list to what resolves', () => {
       const rule: Rule = {...baseRule, sources: [{kind: 'user', name: 'dave'}]}
       expect(tagged(chain(render(onlyRule(rule)), 'nx_egress'), 'probe')).toEqual([])
-      const mixed: Rule = {...baseRule, sources: [{kind: 'user', name: 'dave'}, {kind: 'user', name: 'carol'}]}
+      const mixed: Rule = {
+        ...baseRule,
+        sources: [
+          {kind: 'user', name: 'dave'},
+          {kind: 'user', name: 'carol'},
+        ],
+      }
       expect(tagged(chain(render(onlyRule(mixed)), 'nx_egress'), 'probe')).toEqual([
         'ip saddr 10.66.0.4 counter accept comment "probe"',
         'ip6 saddr fd66::4 counter accept comment "probe"',
@@ -409,9 +436,17 @@ describe('renderNftables', () => {
       const rule: Rule = {
         ...baseRule,
         protocol: 'tcp',
-        destinations: [{kind: 'cidr', cidr: cidr('10.1.2.3/16')}, {kind: 'cidr', cidr: cidr('10.0.0.0/8')}],
+        destinations: [
+          {kind: 'cidr', cidr: cidr('10.1.2.3/16')},
+          {kind: 'cidr', cidr: cidr('10.0.0.0/8')},
+        ],
         sourcePorts: [{from: 1024, to: 65535}],
-        ports: [{from: 8000, to: 8080}, {from: 443, to: 443}, {from: 8050, to: 8090}, {from: 22, to: 22}],
+        ports: [
+          {from: 8000, to: 8080},
+          {from: 443, to: 443},
+          {from: 8050, to: 8090},
+          {from: 22, to: 22},
+        ],
       }
       expect(tagged(chain(render(onlyRule(rule)), 'nx_egress'), 'probe')).toEqual([
         'ip daddr 10.0.0.0/8 tcp sport 1024-65535 tcp dport { 22, 443, 8000-8090 } counter accept comment "probe"',
@@ -469,8 +504,22 @@ describe('renderNftables', () => {
       .filter((i) => i >= 0)
 
     it('admits the service users (groups and users), not others', () => {
-      expect(set(text, 's_git_v4')).toEqual(['type ipv4_addr', 'flags interval', 'elements = {', '10.66.0.2,', '10.66.0.4,', '}'])
-      expect(set(text, 's_git_v6')).toEqual(['type ipv6_addr', 'flags interval', 'elements = {', 'fd66::2,', 'fd66::4,', '}'])
+      expect(set(text, 's_git_v4')).toEqual([
+        'type ipv4_addr',
+        'flags interval',
+        'elements = {',
+        '10.66.0.2,',
+        '10.66.0.4,',
+        '}',
+      ])
+      expect(set(text, 's_git_v6')).toEqual([
+        'type ipv6_addr',
+        'flags interval',
+        'elements = {',
+        'fd66::2,',
+        'fd66::4,',
+        '}',
+      ])
     })
 
     it('drops non-members before the rules and accepts members after them', () => {
@@ -510,10 +559,15 @@ describe('renderNftables', () => {
     })
 
     it('drops by default when the project default is deny, after the service accepts', () => {
-      const d: Desired = {...desired, project: {...desired.project, defaults: {...desired.project.defaults, firewall: 'deny'}}}
+      const d: Desired = {
+        ...desired,
+        project: {...desired.project, defaults: {...desired.project.defaults, firewall: 'deny'}},
+      }
       const egress = chain(render(d), 'nx_egress')
       expect(egress.at(-1)).toBe('counter drop comment "nexus default deny"')
-      expect(egress.at(-2)).toBe('ip6 daddr fd10::10 tcp dport { 22, 443 } ip6 saddr @s_git_v6 counter accept comment "service git"')
+      expect(egress.at(-2)).toBe(
+        'ip6 daddr fd10::10 tcp dport { 22, 443 } ip6 saddr @s_git_v6 counter accept comment "service git"',
+      )
       expect(render(d)).not.toContain('nexus default allow')
     })
   })

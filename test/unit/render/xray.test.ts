@@ -140,7 +140,12 @@ describe('renderXray', () => {
       expect(settings.decryption).toBe('none')
       expect(settings.clients.length).toBeGreaterThan(0)
       for (const client of settings.clients) expect(client.flow).toBe('xtls-rprx-vision')
-      expect(settings.clients[0]).toEqual({id: UUIDS['alice/default'], flow: 'xtls-rprx-vision', email: 'alice.default@nexus', level: 0})
+      expect(settings.clients[0]).toEqual({
+        id: UUIDS['alice/default'],
+        flow: 'xtls-rprx-vision',
+        email: 'alice.default@nexus',
+        level: 0,
+      })
     })
 
     it('omits flow when the inbound declares none', () => {
@@ -207,7 +212,9 @@ describe('renderXray', () => {
         expect(client.method).toBe('aes-256-gcm')
         expect(Buffer.from(client.password, 'base64')).toHaveLength(32)
       }
-      expect(settings.clients[1]?.password).toBe(deriveShadowsocksUserKey(UUIDS['alice/phone'], 'ss-legacy', 'aes-256-gcm'))
+      expect(settings.clients[1]?.password).toBe(
+        deriveShadowsocksUserKey(UUIDS['alice/phone'], 'ss-legacy', 'aes-256-gcm'),
+      )
     })
 
     it('refuses 2022 chacha20, which has no multi-user mode', () => {
@@ -273,12 +280,19 @@ describe('renderXray', () => {
     it('throws naming node and tag when a secret is missing from state', () => {
       const noReality: StateValues = {
         ...state,
-        nodes: new Map([['fra-1', {wireguard: new Map(), reality: new Map(), shadowsocks: new Map([['ss2022', KEYS.shadowsocks]])}]]),
+        nodes: new Map([
+          ['fra-1', {wireguard: new Map(), reality: new Map(), shadowsocks: new Map([['ss2022', KEYS.shadowsocks]])}],
+        ]),
       }
       expect(() => render(desired, node, noReality)).toThrow(/fra-1.*vless-reality/)
       const noSs: StateValues = {
         ...state,
-        nodes: new Map([['fra-1', {wireguard: new Map(), reality: new Map([['vless-reality', KEYS.reality]]), shadowsocks: new Map()}]]),
+        nodes: new Map([
+          [
+            'fra-1',
+            {wireguard: new Map(), reality: new Map([['vless-reality', KEYS.reality]]), shadowsocks: new Map()},
+          ],
+        ]),
       }
       expect(() => render(desired, node, noSs)).toThrow(/fra-1.*ss2022/)
       expect(() => render(desired, node, {...state, nodes: new Map()})).toThrow(/fra-1/)
@@ -328,7 +342,11 @@ describe('renderXray', () => {
       const daveOnly: Service = {...git, access: {groups: [], users: ['dave']}}
       const rules = config(desiredWith({services: [daveOnly]})).routing.rules
       expect(rules.slice(1, 3)).toEqual([
-        {type: 'field', domain: ['full:git.corp.example', 'regexp:^[^.]+\\.wiki\\.corp\\.example$'], outboundTag: 'block'},
+        {
+          type: 'field',
+          domain: ['full:git.corp.example', 'regexp:^[^.]+\\.wiki\\.corp\\.example$'],
+          outboundTag: 'block',
+        },
         {type: 'field', ip: ['10.10.0.10', 'fd10::10'], port: '22,443', outboundTag: 'block'},
       ])
       expect(rules.some((r) => r.outboundTag === 'svc-git')).toBe(false)
@@ -352,7 +370,11 @@ describe('renderXray', () => {
     })
 
     it('skips rate_limit, log, icmp and ingress-only rules', () => {
-      const ingress = rule({name: 'in', direction: 'ingress', destinations: [{kind: 'cidr', cidr: cidr('198.51.100.0/24')}]})
+      const ingress = rule({
+        name: 'in',
+        direction: 'ingress',
+        destinations: [{kind: 'cidr', cidr: cidr('198.51.100.0/24')}],
+      })
       const rules = config(desiredWith({rules: [...desired.rules, ingress]})).routing.rules
       expect(rules.some((r) => r.port === '53')).toBe(false)
       expect(rules.some((r) => r.port === '22' && r.ip?.includes('10.0.0.0/8'))).toBe(false)
@@ -367,8 +389,21 @@ describe('renderXray', () => {
         rule({name: 'disabled-user', action: 'allow', sources: [{kind: 'user', name: 'dave'}], destinations: [lan]}),
         rule({name: 'unknown-user', action: 'allow', sources: [{kind: 'user', name: 'nobody'}], destinations: [lan]}),
         rule({name: 'wg-only-group', action: 'allow', sources: [{kind: 'group', name: 'guests'}], destinations: [lan]}),
-        rule({name: 'cidr-only', action: 'allow', sources: [{kind: 'cidr', cidr: cidr('10.66.0.0/24')}], destinations: [lan]}),
-        rule({name: 'mixed', action: 'allow', sources: [{kind: 'user', name: 'dave'}, {kind: 'cidr', cidr: cidr('10.66.0.0/24')}], destinations: [lan]}),
+        rule({
+          name: 'cidr-only',
+          action: 'allow',
+          sources: [{kind: 'cidr', cidr: cidr('10.66.0.0/24')}],
+          destinations: [lan],
+        }),
+        rule({
+          name: 'mixed',
+          action: 'allow',
+          sources: [
+            {kind: 'user', name: 'dave'},
+            {kind: 'cidr', cidr: cidr('10.66.0.0/24')},
+          ],
+          destinations: [lan],
+        }),
       ]
       // bob is the only guest; without an active subscription he has no client.
       const s: StateValues = {...state, activeUsers: new Set(['alice', 'carol'])}
@@ -377,8 +412,18 @@ describe('renderXray', () => {
 
     it('skips a rule whose destinations are all peers, and one with source ports', () => {
       const cases: Rule[] = [
-        rule({name: 'to-peer', destinations: [{kind: 'user', name: 'bob'}, {kind: 'group', name: 'admins'}]}),
-        rule({name: 'src-port', destinations: [{kind: 'cidr', cidr: cidr('203.0.113.0/24')}], sourcePorts: [{from: 1000, to: 2000}]}),
+        rule({
+          name: 'to-peer',
+          destinations: [
+            {kind: 'user', name: 'bob'},
+            {kind: 'group', name: 'admins'},
+          ],
+        }),
+        rule({
+          name: 'src-port',
+          destinations: [{kind: 'cidr', cidr: cidr('203.0.113.0/24')}],
+          sourcePorts: [{from: 1000, to: 2000}],
+        }),
       ]
       const rules = config(desiredWith({rules: cases})).routing.rules
       expect(rules.filter((r) => r.outboundTag === 'block' && r.ip === undefined && r.domain === undefined)).toEqual([])
@@ -386,7 +431,16 @@ describe('renderXray', () => {
     })
 
     it('keeps a group source to its members on this node', () => {
-      const r = rule({name: 'admins-web', action: 'allow', sources: [{kind: 'group', name: 'admins'}], protocol: 'udp', ports: [{from: 8000, to: 8080}, {from: 443, to: 443}]})
+      const r = rule({
+        name: 'admins-web',
+        action: 'allow',
+        sources: [{kind: 'group', name: 'admins'}],
+        protocol: 'udp',
+        ports: [
+          {from: 8000, to: 8080},
+          {from: 443, to: 443},
+        ],
+      })
       expect(config(desiredWith({rules: [r]})).routing.rules).toContainEqual({
         type: 'field',
         user: ['alice.default@nexus', 'alice.phone@nexus'],
@@ -398,7 +452,11 @@ describe('renderXray', () => {
 
     it('gives a condition-less rule an explicit network, since Xray refuses a rule with no fields', () => {
       const all = rule({name: 'deny-all'})
-      expect(config(desiredWith({rules: [all]})).routing.rules.at(-1)).toEqual({type: 'field', network: 'tcp,udp', outboundTag: 'block'})
+      expect(config(desiredWith({rules: [all]})).routing.rules.at(-1)).toEqual({
+        type: 'field',
+        network: 'tcp,udp',
+        outboundTag: 'block',
+      })
     })
 
     it('appends the node declared rules after the fleet rules', () => {
@@ -420,7 +478,9 @@ describe('renderXray', () => {
     })
 
     it('ends with a catch-all block when the project firewall default is deny', () => {
-      const deny = desiredWith({project: {...desired.project, defaults: {...desired.project.defaults, firewall: 'deny'}}})
+      const deny = desiredWith({
+        project: {...desired.project, defaults: {...desired.project.defaults, firewall: 'deny'}},
+      })
       expect(config(deny).routing.rules.at(-1)).toEqual({type: 'field', network: 'tcp,udp', outboundTag: 'block'})
       expect(config().routing.rules.at(-1)?.network).not.toBe('tcp,udp')
     })
@@ -441,7 +501,11 @@ describe('renderXray', () => {
     }))
     const links = new Map<string, string>()
     for (const [i, u] of users.entries()) {
-      for (const link of u.links) links.set(`${u.name}/${link}`, `00000000-0000-4000-8000-${String(i).padStart(11, '0')}${link === 'phone' ? '1' : '0'}`)
+      for (const link of u.links)
+        links.set(
+          `${u.name}/${link}`,
+          `00000000-0000-4000-8000-${String(i).padStart(11, '0')}${link === 'phone' ? '1' : '0'}`,
+        )
     }
     const big = desiredWith({users})
     const s: StateValues = {...state, links, activeUsers: new Set(users.map((u) => u.name))}
@@ -455,7 +519,14 @@ describe('renderXray', () => {
 
 describe('xray helpers', () => {
   it('formats port lists sorted, ranges with a dash', () => {
-    expect(formatPortList([{from: 8000, to: 8080}, {from: 443, to: 443}, {from: 22, to: 22}, {from: 22, to: 22}])).toBe('22,443,8000-8080')
+    expect(
+      formatPortList([
+        {from: 8000, to: 8080},
+        {from: 443, to: 443},
+        {from: 22, to: 22},
+        {from: 22, to: 22},
+      ]),
+    ).toBe('22,443,8000-8080')
   })
 
   it('maps exact domains to full: and single-label wildcards to an anchored regexp', () => {
