@@ -280,47 +280,45 @@ function normalizeXray(
   endpoint: string,
   reporter: Reporter,
 ): XrayConfig {
-  const inbounds = spec.inbounds.map(
-    (inbound): XrayInbound => ({
-      tag: inbound.tag,
-      protocol: inbound.protocol,
-      port: inbound.port,
-      listen: inbound.listen ?? '0.0.0.0',
-      security: inbound.security ?? 'none',
-      ...(inbound.tls
-        ? {
-            tls: {
-              ...(inbound.tls.serverName ? {serverName: inbound.tls.serverName} : {}),
-              certificateFile: inbound.tls.certificateFile,
-              keyFile: inbound.tls.keyFile,
-              alpn: inbound.tls.alpn ?? [],
-            },
-          }
-        : {}),
-      ...(inbound.reality
-        ? {
-            reality: {
-              target: inbound.reality.target,
-              serverNames: inbound.reality.serverNames,
-              shortIds: inbound.reality.shortIds,
-              fingerprint: inbound.reality.fingerprint ?? 'chrome',
-              spiderX: inbound.reality.spiderX ?? '/',
-              minClientVer: inbound.reality.minClientVer ?? DEFAULTS.realityMinClientVer,
-            },
-          }
-        : {}),
-      ...(inbound.flow ? {flow: inbound.flow} : {}),
-      transport: {
-        type: inbound.transport?.type ?? 'tcp',
-        ...(inbound.transport?.path ? {path: inbound.transport.path} : {}),
-        ...(inbound.transport?.host ? {host: inbound.transport.host} : {}),
-        ...(inbound.transport?.serviceName ? {serviceName: inbound.transport.serviceName} : {}),
-      },
-      ...(inbound.method ? {method: inbound.method} : {}),
-      publicHost: inbound.publicHost ?? endpoint,
-      publicPort: inbound.publicPort ?? inbound.port,
-    }),
-  )
+  const inbounds = spec.inbounds.map((inbound): XrayInbound => ({
+    tag: inbound.tag,
+    protocol: inbound.protocol,
+    port: inbound.port,
+    listen: inbound.listen ?? '0.0.0.0',
+    security: inbound.security ?? 'none',
+    ...(inbound.tls
+      ? {
+          tls: {
+            ...(inbound.tls.serverName ? {serverName: inbound.tls.serverName} : {}),
+            certificateFile: inbound.tls.certificateFile,
+            keyFile: inbound.tls.keyFile,
+            alpn: inbound.tls.alpn ?? [],
+          },
+        }
+      : {}),
+    ...(inbound.reality
+      ? {
+          reality: {
+            target: inbound.reality.target,
+            serverNames: inbound.reality.serverNames,
+            shortIds: inbound.reality.shortIds,
+            fingerprint: inbound.reality.fingerprint ?? 'chrome',
+            spiderX: inbound.reality.spiderX ?? '/',
+            minClientVer: inbound.reality.minClientVer ?? DEFAULTS.realityMinClientVer,
+          },
+        }
+      : {}),
+    ...(inbound.flow ? {flow: inbound.flow} : {}),
+    transport: {
+      type: inbound.transport?.type ?? 'tcp',
+      ...(inbound.transport?.path ? {path: inbound.transport.path} : {}),
+      ...(inbound.transport?.host ? {host: inbound.transport.host} : {}),
+      ...(inbound.transport?.serviceName ? {serviceName: inbound.transport.serviceName} : {}),
+    },
+    ...(inbound.method ? {method: inbound.method} : {}),
+    publicHost: inbound.publicHost ?? endpoint,
+    publicPort: inbound.publicPort ?? inbound.port,
+  }))
   return {
     inbounds,
     outbounds: (spec.outbounds ?? []).map((o) => ({

@@ -110,7 +110,7 @@ export function formatIp(family: Family, value: bigint): string {
   // RFC 5952: compress the longest run (length >= 2) of zero words, leftmost on ties.
   let bestStart = -1
   let bestLength = 0
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (words[i] !== 0) {
       i++
       continue

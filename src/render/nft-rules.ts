@@ -67,9 +67,7 @@ export function newRuleContext(book: NftAddressBook): NftRuleContext {
  * would widen it to "any".
  */
 type Match =
-  | {readonly kind: 'any'}
-  | {readonly kind: 'none'}
-  | {readonly kind: 'parts'; readonly parts: readonly string[]}
+  {readonly kind: 'any'} | {readonly kind: 'none'} | {readonly kind: 'parts'; readonly parts: readonly string[]}
 
 const ANY: Match = {kind: 'any'}
 const NONE: Match = {kind: 'none'}

@@ -46,5 +46,4 @@ export function exampleCopy(name: string, into: string): string {
 
 /** Lines that look like a JavaScript stack frame. */
 export const STACK_FRAME = /^\s+at .+\(.+:\d+:\d+\)$/m
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI colour escapes is the point
 export const ANSI = /\u001b\[/
