@@ -70,6 +70,16 @@ const Hostname = z.string().refine((value) => HOSTNAME_PATTERN.test(value) || pa
 
 const Port = z.int().min(1).max(65535)
 
+/** A file path on a node: it reaches remote commands, so only characters that need no quoting anywhere. */
+const AbsolutePath = z.string().regex(/^\/[A-Za-z0-9._@+/-]*$/, {
+  error: 'must be an absolute path of letters, digits and . _ @ + - /',
+})
+
+/** A URL path such as a WebSocket path: printable ASCII without spaces or quotes. */
+const UrlPath = z.string().regex(/^\/[A-Za-z0-9._~!$&()*+,;=:@%/?-]*$/, {
+  error: 'must start with "/" and hold no spaces or quotes',
+})
+
 /** A port, a range "a-b", or a list of them. */
 const PortSpec = z
   .union([
@@ -262,8 +272,8 @@ const XrayInbound = z.strictObject({
   tls: z
     .strictObject({
       serverName: Hostname.optional(),
-      certificateFile: z.string().startsWith('/'),
-      keyFile: z.string().startsWith('/'),
+      certificateFile: AbsolutePath,
+      keyFile: AbsolutePath,
       alpn: z.array(z.enum(['h2', 'http/1.1', 'h3'])).optional(),
     })
     .optional(),
@@ -281,7 +291,7 @@ const XrayInbound = z.strictObject({
         )
         .min(1),
       fingerprint: z.enum(REALITY_FINGERPRINTS).optional(),
-      spiderX: z.string().startsWith('/').optional(),
+      spiderX: UrlPath.optional(),
       minClientVer: z
         .string()
         .regex(/^\d+\.\d+\.\d+$/)
@@ -292,7 +302,7 @@ const XrayInbound = z.strictObject({
   transport: z
     .strictObject({
       type: z.enum(['tcp', 'ws', 'grpc', 'httpupgrade', 'xhttp']),
-      path: z.string().startsWith('/').optional(),
+      path: UrlPath.optional(),
       host: Hostname.optional(),
       serviceName: z
         .string()
@@ -374,11 +384,11 @@ export const NodeSchema = z
       .optional(),
     paths: z
       .strictObject({
-        wireguard: z.string().startsWith('/').optional(),
-        nftables: z.string().startsWith('/').optional(),
-        xray: z.string().startsWith('/').optional(),
-        dnsmasq: z.string().startsWith('/').optional(),
-        state: z.string().startsWith('/').optional(),
+        wireguard: AbsolutePath.optional(),
+        nftables: AbsolutePath.optional(),
+        xray: AbsolutePath.optional(),
+        dnsmasq: AbsolutePath.optional(),
+        state: AbsolutePath.optional(),
       })
       .optional()
       .meta({description: 'Where files go on the node (defaults suit a systemd host)'}),

@@ -182,3 +182,17 @@ describe('keys in messages', () => {
     expect(d.message).not.toContain('\n')
   })
 })
+
+describe('paths that reach remote commands', () => {
+  it('rejects node paths with shell metacharacters or relative paths', () => {
+    for (const path of ['/etc/nexus; rm -rf /', '/etc/my dir/nexus.nft', 'etc/nexus.nft', '/etc/$(id)']) {
+      const node = `${BASE['nodes/gw-1.yaml']}paths:\n  nftables: ${JSON.stringify(path)}\n`
+      const d = only(loadWith({'nodes/gw-1.yaml': node}), 'invalid_value')
+      expect(d.message, path).toBe(
+        'Node gw-1: paths.nftables: must be an absolute path of letters, digits and . _ @ + - /',
+      )
+    }
+    const ok = `${BASE['nodes/gw-1.yaml']}paths:\n  nftables: /etc/nexus/nexus-v2.nft\n`
+    expect(loadWith({'nodes/gw-1.yaml': ok}).diagnostics).toEqual([])
+  })
+})
