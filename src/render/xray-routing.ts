@@ -204,6 +204,12 @@ export function fleetRule(rule: Rule, fleet: Fleet, emails: NodeEmails): XrayRul
  */
 function ruleUsers(sources: readonly RuleEndpoint[], emails: NodeEmails): string[] | undefined | null {
   if (sources.length === 0) return undefined
+  // The common case, one user or group, reuses the cached sorted list as it is.
+  const [only] = sources
+  if (sources.length === 1 && only && (only.kind === 'user' || only.kind === 'group')) {
+    const list = only.kind === 'user' ? emails.ofUser(only.name) : emails.ofGroup(only.name)
+    return list.length > 0 ? [...list] : null
+  }
   const found: string[] = []
   for (const source of sources) {
     if (source.kind === 'user') found.push(...emails.ofUser(source.name))
