@@ -38,6 +38,18 @@ export interface WireguardDump {
 
 let interfaceCounter = 0
 
+/** Daemons started by the checks here, for stopStartedDaemons. */
+const startedDaemons: {pidFile: string; program: string; marker: string}[] = []
+
+/**
+ * The afterAll safety net: stops every daemon a check here started that still
+ * runs, e.g. because its script hung and the test timed out before the
+ * script's trap, or the check's own cleanup, could stop it.
+ */
+export function stopStartedDaemons(): void {
+  for (const {pidFile, program, marker} of startedDaemons.splice(0)) stopIfStillRunning(pidFile, program, marker)
+}
+
 /**
  * Loads a wg-quick file into a fresh wireguard-go interface (`wg-quick strip`
  * + `wg setconf`) and returns `wg show dump`. UAPI sockets live in
@@ -49,6 +61,7 @@ export async function loadWireguard(dir: string, content: string): Promise<ToolR
   mkdirSync(work, {recursive: true})
   const file = writeTemp(work, 'wg0.conf', content)
   const pidFile = join(work, 'wireguard-go.pid')
+  startedDaemons.push({pidFile, program: 'wireguard-go', marker: ifname})
   const script = `
     ifname=${shellQuote(ifname)}
     WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wireguard-go -f "$ifname" >${shellQuote(join(work, 'wireguard-go.log'))} 2>&1 &
@@ -144,8 +157,13 @@ function withCertificate(inbound: XrayInboundJson, cert: TestCertificate): XrayI
   return {...inbound, streamSettings: {...stream, tlsSettings: {...stream.tlsSettings, certificates: [cert]}}}
 }
 
-export async function checkV2ray(dir: string, name: string, config: XrayServerConfig): Promise<ToolRun> {
+/** `v2ray -test`; `all` is stdout and stderr interleaved, so a test need not know which one a message goes to. */
+export async function checkV2ray(
+  dir: string,
+  name: string,
+  config: XrayServerConfig,
+): Promise<ToolRun & {readonly all: string}> {
   const file = writeTemp(dir, name, `${JSON.stringify(config, null, 2)}\n`)
-  const run = await execa(await requireTool('v2ray'), ['-test', '-config', file], {reject: false})
-  return {exitCode: run.exitCode ?? 1, stdout: String(run.stdout), stderr: String(run.stderr)}
+  const run = await execa(await requireTool('v2ray'), ['-test', '-config', file], {reject: false, all: true})
+  return {exitCode: run.exitCode ?? 1, stdout: String(run.stdout), stderr: String(run.stderr), all: String(run.all)}
 }

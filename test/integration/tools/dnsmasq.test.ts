@@ -4,7 +4,6 @@
  * plays the upstream and answers every forwarded query with a sentinel
  * address, so a test can tell a local answer from a forwarded one.
  */
-import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -13,7 +12,8 @@ import type {Desired, Service} from '../../../src/model/desired.js'
 import {Fleet} from '../../../src/model/fleet.js'
 import {renderDnsmasq} from '../../../src/render/dnsmasq.js'
 import {desired, ip, node, state} from '../../helpers/fixture.js'
-import {inPrivateNetns, requireTool, tempDir, writeTemp} from '../../helpers/tools.js'
+import {checkDnsmasq, stopIfStillRunning} from '../../helpers/real-tools.js'
+import {inPrivateNetns, requireTool, shellQuote, tempDir, writeTemp} from '../../helpers/tools.js'
 
 const UPSTREAM_V4 = '203.0.113.99'
 const UPSTREAM_V6 = '2001:db8::99'
@@ -94,31 +94,11 @@ function workDir(): string {
   return work.path
 }
 
-function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", `'\\''`)}'`
-}
-
 function render(d: Desired): string {
   const fleet = new Fleet(d, state)
   const text = renderDnsmasq(fleet, fleet.nodes.get(node.name)!)
   if (text === undefined) throw new Error('expected a dnsmasq config')
   return text
-}
-
-async function syntaxCheck(content: string, name: string) {
-  const file = writeTemp(workDir(), name, content)
-  return inPrivateNetns(`dnsmasq --test --conf-file=${shellQuote(file)}`)
-}
-
-/** Kills the dnsmasq a pid file names, but only if that pid still is one we started. */
-function stopIfStillRunning(pidFile: string): void {
-  if (!existsSync(pidFile)) return
-  const pid = Number(readFileSync(pidFile, 'utf8').trim())
-  const cmdline = `/proc/${pid}/cmdline`
-  if (!Number.isInteger(pid) || pid <= 1 || !existsSync(cmdline)) return
-  const argv = readFileSync(cmdline, 'utf8').split('\0')
-  if (!argv[0]?.endsWith('dnsmasq') || !argv.some((arg) => arg.includes(pidFile))) return
-  process.kill(pid, 'SIGTERM')
 }
 
 /** A v4-only service, so the AAAA guard is exercised; its wildcard has no apex record of its own. */
@@ -177,12 +157,13 @@ describe('dnsmasq config checked and served by dnsmasq', () => {
 
   afterAll(() => {
     // The script's trap stops both daemons; this catches a script killed before it could.
-    for (const pidFile of pidFiles) stopIfStillRunning(pidFile)
+    // Each dnsmasq is told its pid file on the command line, which marks it as ours.
+    for (const pidFile of pidFiles) stopIfStillRunning(pidFile, 'dnsmasq', pidFile)
     work?.cleanup()
   })
 
   it('passes dnsmasq --test', async () => {
-    const result = await syntaxCheck(render(desired), 'nexus.conf')
+    const result = await checkDnsmasq(workDir(), 'nexus.conf', render(desired))
     expect(result.exitCode).toBe(0)
     expect(result.stderr).toContain('syntax check OK')
   })
@@ -190,7 +171,7 @@ describe('dnsmasq config checked and served by dnsmasq', () => {
   it('passes dnsmasq --test with the local= guard of a v4-only service', async () => {
     const text = render({...desired, services: [...desired.services, intranet]})
     expect(text).toContain('local=/intranet.corp.example/')
-    const result = await syntaxCheck(text, 'guarded.conf')
+    const result = await checkDnsmasq(workDir(), 'guarded.conf', text)
     expect(result.exitCode).toBe(0)
     expect(result.stderr).toContain('syntax check OK')
   })
@@ -200,7 +181,7 @@ describe('dnsmasq config checked and served by dnsmasq', () => {
       'address=/git.corp.example/10.10.0.10',
       'address=/git.corp.example/10.10.0.300',
     )
-    const result = await syntaxCheck(broken, 'broken.conf')
+    const result = await checkDnsmasq(workDir(), 'broken.conf', broken)
     expect(result.exitCode).not.toBe(0)
     expect(result.stderr).toContain('Bad address')
   })

@@ -6,7 +6,7 @@ import {readFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {Desired, Node, Peer, Rule, RuleEndpoint, Service, User} from '../../../src/model/desired.js'
 import {Fleet} from '../../../src/model/fleet.js'
@@ -14,7 +14,8 @@ import type {IpAddress} from '../../../src/model/ip.js'
 import type {StateValues} from '../../../src/model/state-values.js'
 import {renderNftables} from '../../../src/render/nftables.js'
 import {cidr, desired, KEYS, node, state} from '../../helpers/fixture.js'
-import {inPrivateNetns, requireTool, tempDir, writeTemp} from '../../helpers/tools.js'
+import {checkNft} from '../../helpers/real-tools.js'
+import {inPrivateNetns, requireTool, shellQuote, tempDir, writeTemp} from '../../helpers/tools.js'
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'golden', 'nftables', 'fra-1.nft')
 
@@ -26,15 +27,16 @@ function set(text: string, name: string): string[] {
   return lines.slice(start + 1, end).filter((line) => line.endsWith(','))
 }
 
+let work: {path: string; cleanup: () => void} | undefined
+
+function workDir(): string {
+  if (!work) throw new Error('beforeAll did not run')
+  return work.path
+}
+
 async function nftCheck(content: string): Promise<void> {
-  const dir = tempDir('nexus-nft-')
-  try {
-    const file = writeTemp(dir.path, 'nexus.nft', content)
-    const result = await inPrivateNetns(`nft -c -f '${file}'`)
-    expect(result.exitCode, `${result.stderr}\n${result.stdout}`).toBe(0)
-  } finally {
-    dir.cleanup()
-  }
+  const result = await checkNft(workDir(), 'nexus.nft', content)
+  expect(result.exitCode, `${result.stderr}\n${result.stdout}`).toBe(0)
 }
 
 function render(d: Desired, s: StateValues = state, n: Node = node): string {
@@ -202,19 +204,16 @@ describe('nft -c accepts the rendered table (private network namespace)', () => 
   beforeAll(async () => {
     await requireTool('nft')
     await requireTool('unshare')
+    work = tempDir('nexus-nft-')
   })
+
+  afterAll(() => work?.cleanup())
 
   it('rejects a broken file (the check is not vacuous)', async () => {
     const broken = render(desired).replace('policy accept;', 'policy maybe;')
-    const dir = tempDir('nexus-nft-')
-    try {
-      const file = writeTemp(dir.path, 'nexus.nft', broken)
-      const result = await inPrivateNetns(`nft -c -f '${file}'`)
-      expect(result.exitCode).not.toBe(0)
-      expect(result.stderr).toMatch(/syntax error/)
-    } finally {
-      dir.cleanup()
-    }
+    const result = await checkNft(workDir(), 'broken.nft', broken)
+    expect(result.exitCode).not.toBe(0)
+    expect(result.stderr).toMatch(/syntax error/)
   })
 
   it('accepts the fixture render and the golden file', async () => {
@@ -255,20 +254,15 @@ describe('nft -c accepts the rendered table (private network namespace)', () => 
   })
 
   it('replaces the table on reload instead of adding to it', async () => {
-    const dir = tempDir('nexus-nft-')
-    try {
-      const file = writeTemp(dir.path, 'nexus.nft', render(desired))
-      const result = await inPrivateNetns(
-        `nft -f '${file}'; first=$(nft -a list table inet nexus | grep -c handle); ` +
-          `nft -f '${file}'; second=$(nft -a list table inet nexus | grep -c handle); echo "$first $second"`,
-      )
-      expect(result.exitCode, result.stderr).toBe(0)
-      const [first, second] = result.stdout.trim().split(' ').map(Number)
-      expect(first).toBeGreaterThan(20)
-      expect(second).toBe(first)
-    } finally {
-      dir.cleanup()
-    }
+    const quotedFile = shellQuote(writeTemp(workDir(), 'reload.nft', render(desired)))
+    const result = await inPrivateNetns(
+      `nft -f ${quotedFile}; first=$(nft -a list table inet nexus | grep -c handle); ` +
+        `nft -f ${quotedFile}; second=$(nft -a list table inet nexus | grep -c handle); echo "$first $second"`,
+    )
+    expect(result.exitCode, result.stderr).toBe(0)
+    const [first, second] = result.stdout.trim().split(' ').map(Number)
+    expect(first).toBeGreaterThan(20)
+    expect(second).toBe(first)
   })
 
   it('accepts a generated fleet: 2,000 peers, 50 groups, 200 rules', async () => {

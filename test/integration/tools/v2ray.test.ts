@@ -5,47 +5,23 @@
  * type and CIDRs, transport names, readable certificates. REALITY, Vision and
  * SS-2022 are invisible or unknown to it, so the unit tests pin those.
  */
-import {join} from 'node:path'
-
-import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {Desired, Node, XrayConfig, XrayInbound} from '../../../src/model/desired.js'
 import {Fleet} from '../../../src/model/fleet.js'
 import {renderXray, type XrayServerConfig} from '../../../src/render/xray.js'
-import type {XrayInboundJson} from '../../../src/render/xray-types.js'
+import {makeRule} from '../../helpers/builders.js'
 import {cidr, desired, node, state} from '../../helpers/fixture.js'
-import {requireTool, tempDir, writeTemp} from '../../helpers/tools.js'
+import {checkV2ray, makeTestCertificate, type TestCertificate, v2raySubset} from '../../helpers/real-tools.js'
+import {requireTool, tempDir} from '../../helpers/tools.js'
 
-/** Transports v2ray 4.34 answers with "unknown transport protocol". */
-const UNKNOWN_TO_V2RAY = new Set(['grpc', 'httpupgrade', 'xhttp'])
-
-let v2ray: string
 let dir: {path: string; cleanup: () => void}
-let cert: {certificateFile: string; keyFile: string}
+let cert: TestCertificate
 
 beforeAll(async () => {
-  v2ray = await requireTool('v2ray')
-  const openssl = await requireTool('openssl')
+  await requireTool('v2ray')
   dir = tempDir('nexus-v2ray-')
-  cert = {certificateFile: join(dir.path, 'cert.pem'), keyFile: join(dir.path, 'key.pem')}
-  await execa(openssl, [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=test',
-    '-keyout',
-    cert.keyFile,
-    '-out',
-    cert.certificateFile,
-  ])
+  cert = await makeTestCertificate(dir.path)
 })
 
 afterAll(() => dir?.cleanup())
@@ -56,33 +32,9 @@ function render(d: Desired, n: Node): XrayServerConfig {
   return JSON.parse(text) as XrayServerConfig
 }
 
-/**
- * What v2ray 4.34 can read: no shadowsocks (it does not know the 2022
- * ciphers, and its legacy server is single-user with a top-level key, while
- * nexus writes per-client keys), no transport it lacks, and certificate paths
- * it can open, since certificates are read at check time.
- */
+/** What v2ray 4.34 can read (see v2raySubset), with certificate paths swapped for a real, readable one. */
 function forV2ray(config: XrayServerConfig): XrayServerConfig {
-  const subset = v2raySubset(config)
-  return {...subset, inbounds: subset.inbounds.map(withTestCertificate)}
-}
-
-function v2raySubset(config: XrayServerConfig): XrayServerConfig {
-  const inbounds = config.inbounds
-    .filter((inbound) => inbound.protocol !== 'shadowsocks')
-    .filter((inbound) => !UNKNOWN_TO_V2RAY.has(inbound.streamSettings?.network ?? 'tcp'))
-  return {...config, inbounds}
-}
-
-function withTestCertificate(inbound: XrayInboundJson): XrayInboundJson {
-  const stream = inbound.streamSettings
-  if (!stream?.tlsSettings) return inbound
-  return {...inbound, streamSettings: {...stream, tlsSettings: {...stream.tlsSettings, certificates: [cert]}}}
-}
-
-async function v2rayTest(config: XrayServerConfig, name: string) {
-  const file = writeTemp(dir.path, name, `${JSON.stringify(config, null, 2)}\n`)
-  return execa(v2ray, ['-test', '-config', file], {reject: false, all: true})
+  return v2raySubset(config, cert)
 }
 
 /** The fixture node with one inbound of every transport, and rules of every shape. */
@@ -130,10 +82,9 @@ function richFleet(): {desired: Desired; node: Node} {
     nodes: [richNode],
     rules: [
       ...desired.rules,
-      {
+      makeRule({
         name: 'admins-web',
         action: 'allow',
-        direction: 'egress',
         protocol: 'tcp',
         sources: [
           {kind: 'group', name: 'admins'},
@@ -143,16 +94,12 @@ function richFleet(): {desired: Desired; node: Node} {
           {kind: 'cidr', cidr: cidr('198.51.100.0/24')},
           {kind: 'service', name: 'git'},
         ],
-        sourcePorts: [],
         ports: [
           {from: 8000, to: 8080},
           {from: 443, to: 443},
         ],
         priority: 50,
-        active: true,
-        log: false,
-        nodes: {kind: 'all'},
-      },
+      }),
     ],
   }
   return {desired: richDesired, node: richNode}
@@ -162,7 +109,7 @@ describe('v2ray -test on rendered xray configs', () => {
   it('accepts the fixture node', async () => {
     const config = forV2ray(render(desired, node))
     expect(config.inbounds.map((i) => i.tag)).toEqual(['api-in', 'vless-reality', 'vmess-ws', 'trojan-tls'])
-    const result = await v2rayTest(config, 'fixture.json')
+    const result = await checkV2ray(dir.path, 'fixture.json', config)
     expect(result.all).toContain('Configuration OK')
     expect(result.exitCode).toBe(0)
   })
@@ -172,7 +119,7 @@ describe('v2ray -test on rendered xray configs', () => {
     const config = forV2ray(render(rich.desired, rich.node))
     expect(config.inbounds.map((i) => i.tag)).toEqual(['api-in', 'vless-reality', 'vmess-ws', 'trojan-tls', 'vless-ws'])
     expect(config.routing.rules.at(-1)).toEqual({type: 'field', network: 'tcp,udp', outboundTag: 'block'})
-    const result = await v2rayTest(config, 'rich.json')
+    const result = await checkV2ray(dir.path, 'rich.json', config)
     expect(result.all).toContain('Configuration OK')
     expect(result.exitCode).toBe(0)
   })
@@ -187,14 +134,14 @@ describe('v2ray -test on rendered xray configs', () => {
           : inbound,
       ),
     }
-    const result = await v2rayTest(broken, 'broken-uuid.json')
+    const result = await checkV2ray(dir.path, 'broken-uuid.json', broken)
     expect(result.exitCode).not.toBe(0)
     expect(result.all).not.toContain('Configuration OK')
     expect(result.all).toMatch(/failed to parse ID/i)
   })
 
   it('catches an unreadable certificate path, which is why the test swaps in a real one', async () => {
-    const result = await v2rayTest(v2raySubset(render(desired, node)), 'unswapped.json')
+    const result = await checkV2ray(dir.path, 'unswapped.json', v2raySubset(render(desired, node)))
     expect(result.exitCode).not.toBe(0)
     expect(result.all).toContain('/etc/nexus/tls/fullchain.pem')
   })

@@ -4,93 +4,31 @@
  * interface inside a private network namespace, and `wg show dump` must
  * report exactly what was rendered.
  */
-import {existsSync, mkdirSync, readFileSync} from 'node:fs'
-import {join} from 'node:path'
-
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import type {Desired, Peer} from '../../../src/model/desired.js'
+import type {Desired} from '../../../src/model/desired.js'
 import {Fleet} from '../../../src/model/fleet.js'
 import {renderClientConfig} from '../../../src/render/client.js'
 import {renderWireguardInterface} from '../../../src/render/wireguard.js'
+import {peerNamed} from '../../helpers/builders.js'
 import {desired, KEYS, node, state} from '../../helpers/fixture.js'
-import {inPrivateNetns, requireTool, tempDir, writeTemp} from '../../helpers/tools.js'
-
-interface Dump {
-  readonly privateKey: string
-  readonly publicKey: string
-  readonly listenPort: string
-  /** Per peer public key. */
-  readonly peers: ReadonlyMap<string, {endpoint: string; allowedIPs: string[]; keepalive: string}>
-}
+import {loadWireguard, stopStartedDaemons, type WireguardDump} from '../../helpers/real-tools.js'
+import {requireTool, tempDir} from '../../helpers/tools.js'
 
 let work: {path: string; cleanup: () => void} | undefined
-const started: {pidFile: string; ifname: string}[] = []
 
-/** UAPI sockets live in /run/wireguard on the host, so names must not clash with parallel test runs. */
-function interfaceName(): string {
-  return `nxt${process.pid % 100_000}w${started.length + 1}`
-}
-
-function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", `'\\''`)}'`
-}
-
-/** Loads a wg-quick file into a fresh wireguard-go interface and prints its dump. */
+/** Loads a wg-quick file into a fresh wireguard-go interface and returns `wg show dump`. */
 async function loadConfig(content: string) {
   if (!work) throw new Error('beforeAll did not run')
-  const ifname = interfaceName()
-  const dir = join(work.path, ifname)
-  mkdirSync(dir)
-  const file = writeTemp(dir, 'wg0.conf', content)
-  const pidFile = join(dir, 'wireguard-go.pid')
-  started.push({pidFile, ifname})
-  const script = `
-    ifname=${shellQuote(ifname)}
-    WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 wireguard-go -f "$ifname" >${shellQuote(join(dir, 'wireguard-go.log'))} 2>&1 &
-    pid=$!
-    echo "$pid" >${shellQuote(pidFile)}
-    cleanup() { ip link del "$ifname" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
-    trap cleanup EXIT
-    for _ in $(seq 200); do ip link show "$ifname" >/dev/null 2>&1 && break; sleep 0.05; done
-    wg setconf "$ifname" <(wg-quick strip ${shellQuote(file)})
-    wg show "$ifname" dump
-  `
-  return inPrivateNetns(script)
+  return loadWireguard(work.path, content)
 }
 
-/** Kills the wireguard-go a pid file names, but only if that pid still is the one we started. */
-function stopIfStillRunning(pidFile: string, ifname: string): void {
-  if (!existsSync(pidFile)) return
-  const pid = Number(readFileSync(pidFile, 'utf8').trim())
-  const cmdline = `/proc/${pid}/cmdline`
-  if (!Number.isInteger(pid) || pid <= 1 || !existsSync(cmdline)) return
-  const argv = readFileSync(cmdline, 'utf8').split('\0')
-  if (!argv[0]?.endsWith('wireguard-go') || !argv.includes(ifname)) return
-  process.kill(pid, 'SIGTERM')
-}
-
-function parseDump(stdout: string): Dump {
-  const [head, ...rest] = stdout.trim().split('\n')
-  const [privateKey = '', publicKey = '', listenPort = ''] = (head ?? '').split('\t')
-  const peers = new Map<string, {endpoint: string; allowedIPs: string[]; keepalive: string}>()
-  for (const line of rest) {
-    const fields = line.split('\t')
-    const allowed = fields[3] ?? '(none)'
-    peers.set(fields[0] ?? '', {
-      endpoint: fields[2] ?? '',
-      allowedIPs: allowed === '(none)' ? [] : allowed.split(','),
-      keepalive: fields[7] ?? '',
-    })
-  }
-  return {privateKey, publicKey, listenPort, peers}
-}
-
-async function loadAndDump(content: string): Promise<Dump> {
+async function loadAndDump(content: string): Promise<WireguardDump> {
   const result = await loadConfig(content)
   expect(result.stderr).toBe('')
   expect(result.exitCode).toBe(0)
-  return parseDump(String(result.stdout))
+  if (!result.dump) throw new Error('loadWireguard parses the dump of every successful load')
+  return result.dump
 }
 
 /** The fixture with an IP endpoint: a hostname would be resolved at setconf time, and CI is offline. */
@@ -101,12 +39,6 @@ const offline: Desired = {
   ],
 }
 
-function peerNamed(name: string): Peer {
-  const peer = offline.peers.find((candidate) => candidate.name === name)
-  if (!peer) throw new Error(`no peer ${name}`)
-  return peer
-}
-
 describe('wg-quick files loaded by wg and wireguard-go', () => {
   beforeAll(async () => {
     for (const tool of ['wg', 'wg-quick', 'wireguard-go', 'ip', 'unshare']) await requireTool(tool)
@@ -115,7 +47,7 @@ describe('wg-quick files loaded by wg and wireguard-go', () => {
 
   afterAll(() => {
     // The script's trap stops wireguard-go; this catches a script killed before it could.
-    for (const {pidFile, ifname} of started) stopIfStillRunning(pidFile, ifname)
+    stopStartedDaemons()
     work?.cleanup()
   })
 
@@ -143,7 +75,7 @@ describe('wg-quick files loaded by wg and wireguard-go', () => {
 
   it('loads a full-tunnel client file rendered with its private key, IPv6 endpoint included', async () => {
     const fleet = new Fleet(offline, state)
-    const dump = await loadAndDump(renderClientConfig(fleet, peerNamed('alice-laptop'), KEYS.alice.privateKey))
+    const dump = await loadAndDump(renderClientConfig(fleet, peerNamed('alice-laptop', offline), KEYS.alice.privateKey))
     expect(dump.privateKey).toBe(KEYS.alice.privateKey)
     expect(dump.publicKey).toBe(KEYS.alice.publicKey)
     expect([...dump.peers.keys()]).toEqual([KEYS.gatewayWg0.publicKey])
@@ -155,7 +87,7 @@ describe('wg-quick files loaded by wg and wireguard-go', () => {
 
   it('loads a split-tunnel client file', async () => {
     const fleet = new Fleet(offline, state)
-    const dump = await loadAndDump(renderClientConfig(fleet, peerNamed('carol-laptop'), KEYS.carol.privateKey))
+    const dump = await loadAndDump(renderClientConfig(fleet, peerNamed('carol-laptop', offline), KEYS.carol.privateKey))
     expect(dump.publicKey).toBe(KEYS.carol.publicKey)
     const gateway = dump.peers.get(KEYS.gatewayWg0.publicKey)
     expect(gateway?.allowedIPs.sort()).toEqual(['10.10.0.10/32', '10.66.0.0/24', 'fd10::10/128', 'fd66::/64'])
@@ -174,7 +106,7 @@ describe('wg-quick files loaded by wg and wireguard-go', () => {
 
   it('refuses a client file that still carries the private key placeholder', async () => {
     const fleet = new Fleet(offline, state)
-    const result = await loadConfig(renderClientConfig(fleet, peerNamed('alice-laptop')))
+    const result = await loadConfig(renderClientConfig(fleet, peerNamed('alice-laptop', offline)))
     expect(result.exitCode).not.toBe(0)
     expect(result.stderr).toContain('Key is not the correct length or format')
   })

@@ -4,16 +4,11 @@ import type {Desired, Peer, Rule, WireguardInterface} from '../../../src/model/d
 import {Fleet} from '../../../src/model/fleet.js'
 import type {StateValues} from '../../../src/model/state-values.js'
 import {formatEndpoint, privateKeyPlaceholder, renderClientConfig} from '../../../src/render/client.js'
+import {makeRule, peerNamed} from '../../helpers/builders.js'
 import {cidr, desired, ip, KEYS, node, state} from '../../helpers/fixture.js'
 import {expectGolden} from '../../helpers/golden.js'
 
 const wg0 = node.interfaces[0]!
-
-function peerNamed(name: string, d: Desired = desired): Peer {
-  const peer = d.peers.find((candidate) => candidate.name === name)
-  if (!peer) throw new Error(`no peer ${name}`)
-  return peer
-}
 
 function render(name: string, options: {desired?: Desired; state?: StateValues; key?: string} = {}): string {
   const d = options.desired ?? desired
@@ -32,21 +27,7 @@ function withPeer(name: string, changes: Partial<Peer>, d: Desired = desired): D
   return {...d, peers: d.peers.map((peer) => (peer.name === name ? {...peer, ...changes} : peer))}
 }
 
-const allow = (overrides: Partial<Rule>): Rule => ({
-  name: 'extra',
-  action: 'allow',
-  direction: 'egress',
-  protocol: 'any',
-  sources: [],
-  destinations: [],
-  sourcePorts: [],
-  ports: [],
-  priority: 50,
-  active: true,
-  log: false,
-  nodes: {kind: 'all'},
-  ...overrides,
-})
+const allow = (overrides: Partial<Rule>): Rule => makeRule({name: 'extra', action: 'allow', priority: 50, ...overrides})
 
 describe('renderClientConfig', () => {
   it('matches the golden files', () => {

@@ -4,6 +4,7 @@ import type {Desired, Node, Peer, Rule, Service, User} from '../../../src/model/
 import {Fleet} from '../../../src/model/fleet.js'
 import type {StateValues} from '../../../src/model/state-values.js'
 import {renderNftables} from '../../../src/render/nftables.js'
+import {makeRule} from '../../helpers/builders.js'
 import {cidr, desired, ip, node, state} from '../../helpers/fixture.js'
 import {expectGolden} from '../../helpers/golden.js'
 
@@ -51,20 +52,7 @@ function onlyRule(rule: Rule, base: Desired = desired): Desired {
   return {...base, rules: [rule]}
 }
 
-const baseRule: Rule = {
-  name: 'probe',
-  action: 'allow',
-  direction: 'egress',
-  protocol: 'any',
-  sources: [],
-  destinations: [],
-  sourcePorts: [],
-  ports: [],
-  priority: 1,
-  active: true,
-  log: false,
-  nodes: {kind: 'all'},
-}
+const baseRule: Rule = makeRule({name: 'probe', action: 'allow', priority: 1})
 
 const VERDICT = /\b(accept|drop|reject|return|jump|goto|queue|continue)\b/
 

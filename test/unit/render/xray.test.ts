@@ -19,6 +19,7 @@ import type {
   XrayInboundJson,
   XrayRuleJson,
 } from '../../../src/render/xray-types.js'
+import {makeRule} from '../../helpers/builders.js'
 import {cidr, desired, ip, KEYS, node, state, UUIDS} from '../../helpers/fixture.js'
 import {expectGolden} from '../../helpers/golden.js'
 
@@ -56,20 +57,7 @@ function emailsOf(cfg: XrayServerConfig, tag: string): string[] {
 }
 
 function rule(overrides: Partial<Rule> & Pick<Rule, 'name'>): Rule {
-  return {
-    action: 'deny',
-    direction: 'egress',
-    protocol: 'any',
-    sources: [],
-    destinations: [],
-    sourcePorts: [],
-    ports: [],
-    priority: 100,
-    active: true,
-    log: false,
-    nodes: {kind: 'all'},
-    ...overrides,
-  }
+  return makeRule({action: 'deny', priority: 100, ...overrides})
 }
 
 function rulesTo(cfg: XrayServerConfig, ipText: string): XrayRuleJson[] {
