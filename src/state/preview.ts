@@ -6,9 +6,10 @@ import {generateRealityKeyPair, generateShadowsocksKey, generateUuid, generateWi
 import {allocateFleet} from '../model/allocate.js'
 import type {Desired} from '../model/desired.js'
 import {linkKey, type NodeSecrets, type StateValues} from '../model/state-values.js'
-import {declaredActive} from '../model/subscription.js'
+import {declaredActive, tariffsByName} from '../model/subscription.js'
 
 export function previewStateValues(desired: Desired, now: Date): StateValues {
+  const tariffs = tariffsByName(desired.tariffs)
   const nodes = new Map<string, NodeSecrets>()
   for (const node of desired.nodes) {
     const inbounds = node.xray?.inbounds ?? []
@@ -31,6 +32,6 @@ export function previewStateValues(desired: Desired, now: Date): StateValues {
     nodes,
     links,
     addresses: allocateFleet(desired).addresses,
-    activeUsers: new Set(desired.users.filter((user) => declaredActive(user, now)).map((user) => user.name)),
+    activeUsers: new Set(desired.users.filter((user) => declaredActive(user, now, tariffs)).map((user) => user.name)),
   }
 }

@@ -1,0 +1,77 @@
+/**
+ * State on a Postgres server. One connection: a CLI run is short and
+ * sequential, and a single session keeps advisory locks and the search_path
+ * simple. Every object lives in one schema (default `nexus`).
+ */
+import pg from 'pg'
+
+import {NexusError} from '../errors.js'
+import {SCHEMA_PATTERN, type SqlDriver, type SqlExecutor} from './driver.js'
+
+export async function openPgDriver(url: string, schema: string): Promise<SqlDriver> {
+  if (!SCHEMA_PATTERN.test(schema))
+    throw new NexusError('invalid_schema', `schema name ${JSON.stringify(schema)} is not valid`)
+  const client = new pg.Client({connectionString: url, application_name: 'nexus', connectionTimeoutMillis: 10_000})
+  const location = redact(url)
+  try {
+    await client.connect()
+  } catch (error) {
+    await client.end().catch(() => {})
+    throw new NexusError(
+      'database_unreachable',
+      `cannot connect to the state database at ${location}: ${(error as Error).message}`,
+      'check NEXUS_DATABASE_URL / --database-url, or unset it to use the embedded database in .nexus/',
+    )
+  }
+  // A lost connection is reported by the query that needs it; an unhandled 'error' event would crash the process.
+  client.on('error', () => {})
+  await createSchema(client, schema)
+  await client.query(`set search_path to ${schema}`)
+
+  const query = async <T extends object>(sql: string, params?: readonly unknown[]): Promise<T[]> =>
+    (await client.query(sql, params as unknown[] | undefined)).rows as T[]
+  const executor: SqlExecutor = {query}
+  return {
+    kind: 'pg',
+    location,
+    query,
+    async exec(sql) {
+      await client.query(sql)
+    },
+    async transaction(fn) {
+      await client.query('begin')
+      try {
+        const result = await fn(executor)
+        await client.query('commit')
+        return result
+      } catch (error) {
+        await client.query('rollback').catch(() => {})
+        throw error
+      }
+    },
+    async close() {
+      await client.end()
+    },
+  }
+}
+
+/** `create schema if not exists` is not safe against a concurrent twin: the loser sees a duplicate. */
+async function createSchema(client: pg.Client, schema: string): Promise<void> {
+  try {
+    await client.query(`create schema if not exists ${schema}`)
+  } catch (error) {
+    const code = (error as {code?: string}).code
+    if (code !== '23505' && code !== '42P06') throw error
+  }
+}
+
+/** `postgres://user:secret@host/db` -> `postgres://user@host/db`: passwords never reach messages. */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url)
+    parsed.password = ''
+    return parsed.toString()
+  } catch {
+    return '(unparsable database URL)'
+  }
+}

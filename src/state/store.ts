@@ -1,0 +1,397 @@
+/**
+ * The state port (design.md §3): everything Nexus keeps outside git, behind
+ * one small API over either SQL driver. Reads return one consistent snapshot;
+ * writes happen in one transaction that bumps the state serial, optionally
+ * only if the serial is still what a plan saw (compare-and-swap).
+ */
+import {NexusError} from '../errors.js'
+import type {SubscriptionRecord} from '../model/subscription.js'
+import type {SqlDriver, SqlExecutor} from './driver.js'
+import {MIGRATIONS} from './migrations.js'
+import type {SecretBox} from './secret-box.js'
+
+export interface StoredSecret {
+  readonly value: string
+  readonly publicValue?: string
+}
+
+export interface StoredAllocation {
+  readonly node: string
+  readonly iface: string
+  readonly peer: string
+  readonly address: string
+  readonly family: 4 | 6
+  readonly state: 'active' | 'tombstone'
+  readonly releasedAt?: Date
+}
+
+export interface StoredRevision {
+  readonly node: string
+  readonly revision: number
+  readonly hashes: Readonly<Record<string, string>>
+  readonly gitCommit?: string
+  readonly actor: string
+  readonly createdAt: Date
+  readonly result: string
+}
+
+export interface StateSnapshot {
+  readonly serial: number
+  readonly lineage: string
+  /** Decrypted, by `scope/name` (e.g. `node/fra-1` + `wireguard/wg0`). */
+  readonly secrets: ReadonlyMap<string, StoredSecret>
+  /** Decrypted link UUIDs by `user/link`. */
+  readonly links: ReadonlyMap<string, string>
+  readonly allocations: readonly StoredAllocation[]
+  readonly subscriptions: ReadonlyMap<string, SubscriptionRecord>
+  /** The latest revision of each node. */
+  readonly revisions: ReadonlyMap<string, StoredRevision>
+  readonly hostKeys: ReadonlyMap<string, string>
+  /** Last-applied declarations by `kind.name` (e.g. `user.alice`). */
+  readonly objects: ReadonlyMap<string, unknown>
+}
+
+export interface StateWrite {
+  readonly secrets?: readonly {scope: string; name: string; value: string; publicValue?: string}[]
+  readonly deleteSecrets?: readonly {scope: string; name: string}[]
+  /** New or rotated link UUIDs; a rotated link's old UUID is kept as revoked. */
+  readonly links?: readonly {user: string; link: string; uuid: string}[]
+  readonly deleteLinks?: readonly {user: string; link: string}[]
+  readonly allocations?: readonly {node: string; iface: string; peer: string; address: string; family: 4 | 6}[]
+  /** Addresses given up: kept as tombstones until the quarantine ends. */
+  readonly releases?: readonly {node: string; iface: string; address: string}[]
+  /** Tombstones released before this are forgotten. */
+  readonly purgeTombstonesBefore?: Date
+  readonly subscriptions?: readonly {user: string; record: SubscriptionRecord}[]
+  readonly deleteSubscriptions?: readonly string[]
+  readonly audit?: readonly {action: string; subject: string; details?: unknown}[]
+  /** Last-applied declarations, upserted by kind and name. */
+  readonly objects?: readonly {kind: string; name: string; spec: unknown}[]
+  readonly deleteObjects?: readonly {kind: string; name: string}[]
+}
+
+export const secretKey = (scope: string, name: string): string => `${scope}/${name}`
+
+export class StateStore {
+  constructor(
+    readonly driver: SqlDriver,
+    private readonly box: SecretBox | undefined,
+  ) {}
+
+  get location(): string {
+    return this.driver.location
+  }
+
+  async close(): Promise<void> {
+    await this.driver.close()
+  }
+
+  private requireBox(): SecretBox {
+    if (!this.box) {
+      throw new NexusError(
+        'missing_secret_key',
+        'the state holds encrypted secrets but no key is available',
+        'set NEXUS_SECRET_KEY, or put the key file in .nexus/secret.key',
+      )
+    }
+    return this.box
+  }
+
+  /** Fails early, with a clear message, when the key is not the one the state was written with. */
+  async verifyKey(): Promise<void> {
+    const [meta] = await this.driver.query<{key_check: string | null}>('select key_check from state_meta where id = 1')
+    if (!this.box || !meta?.key_check) return
+    if (meta.key_check !== this.box.keyCheck()) {
+      throw new NexusError(
+        'wrong_secret_key',
+        `the secret key does not match the one the state at ${this.location} was written with`,
+        'use the NEXUS_SECRET_KEY (or .nexus/secret.key) the state was created with',
+      )
+    }
+  }
+
+  async snapshot(): Promise<StateSnapshot> {
+    const q = this.driver
+    const [meta] = await q.query<{serial: string | number; lineage: string}>(
+      'select serial, lineage from state_meta where id = 1',
+    )
+    if (!meta) throw new NexusError('state_corrupt', `the state at ${this.location} has no state_meta row`)
+    const secretRows = await q.query<{scope: string; name: string; ciphertext: string; public_value: string | null}>(
+      'select scope, name, ciphertext, public_value from secrets order by scope, name',
+    )
+    const linkRows = await q.query<{user_name: string; link: string; uuid_cipher: string}>(
+      'select user_name, link, uuid_cipher from links order by user_name, link',
+    )
+    const secrets = new Map<string, StoredSecret>()
+    const links = new Map<string, string>()
+    if (secretRows.length > 0 || linkRows.length > 0) {
+      const box = this.requireBox()
+      await this.verifyKey()
+      for (const row of secretRows) {
+        const key = secretKey(row.scope, row.name)
+        secrets.set(key, {
+          value: box.open(row.ciphertext, key),
+          ...(row.public_value === null ? {} : {publicValue: row.public_value}),
+        })
+      }
+      for (const row of linkRows) {
+        const key = `${row.user_name}/${row.link}`
+        links.set(key, box.open(row.uuid_cipher, `link/${key}`))
+      }
+    }
+    const allocations = (
+      await q.query<{
+        node: string
+        iface: string
+        peer: string
+        address: string
+        family: number
+        state: 'active' | 'tombstone'
+        released_at: Date | string | null
+      }>(
+        'select node, iface, peer, address, family, state, released_at from address_allocations order by node, iface, address',
+      )
+    ).map((row): StoredAllocation => ({
+      node: row.node,
+      iface: row.iface,
+      peer: row.peer,
+      address: row.address,
+      family: Number(row.family) === 6 ? 6 : 4,
+      state: row.state,
+      ...(row.released_at === null ? {} : {releasedAt: new Date(row.released_at)}),
+    }))
+    const subscriptions = new Map(
+      (
+        await q.query<{user_name: string; record: SubscriptionRecord | string}>(
+          'select user_name, record from subscriptions',
+        )
+      ).map((row) => [
+        row.user_name,
+        typeof row.record === 'string' ? (JSON.parse(row.record) as SubscriptionRecord) : row.record,
+      ]),
+    )
+    const revisions = new Map(
+      (
+        await q.query<{
+          node: string
+          revision: number
+          hashes: Record<string, string> | string
+          git_commit: string | null
+          actor: string
+          created_at: Date | string
+          result: string
+        }>(
+          `select distinct on (node) node, revision, hashes, git_commit, actor, created_at, result
+           from node_revisions order by node, revision desc`,
+        )
+      ).map((row) => [
+        row.node,
+        {
+          node: row.node,
+          revision: Number(row.revision),
+          hashes: typeof row.hashes === 'string' ? (JSON.parse(row.hashes) as Record<string, string>) : row.hashes,
+          ...(row.git_commit === null ? {} : {gitCommit: row.git_commit}),
+          actor: row.actor,
+          createdAt: new Date(row.created_at),
+          result: row.result,
+        } satisfies StoredRevision,
+      ]),
+    )
+    const hostKeys = new Map(
+      (await q.query<{node: string; key: string}>('select node, key from host_keys')).map((row) => [row.node, row.key]),
+    )
+    const objects = new Map(
+      (
+        await q.query<{kind: string; name: string; spec: unknown}>(
+          'select kind, name, spec from objects order by kind, name',
+        )
+      ).map((row) => [
+        `${row.kind}.${row.name}`,
+        typeof row.spec === 'string' ? (JSON.parse(row.spec) as unknown) : row.spec,
+      ]),
+    )
+    return {
+      serial: Number(meta.serial),
+      lineage: meta.lineage,
+      secrets,
+      links,
+      allocations,
+      subscriptions,
+      revisions,
+      hostKeys,
+      objects,
+    }
+  }
+
+  /**
+   * Writes everything in one transaction and returns the new serial. With
+   * `expectedSerial`, refuses (state_changed) when another write came first.
+   */
+  async write(write: StateWrite, options: {actor: string; expectedSerial?: number}): Promise<number> {
+    const needsKey = (write.secrets?.length ?? 0) > 0 || (write.links?.length ?? 0) > 0
+    const box = needsKey ? this.requireBox() : this.box
+    if (needsKey) await this.verifyKey()
+    return this.driver.transaction(async (tx) => {
+      const [meta] = await tx.query<{serial: string | number; key_check: string | null}>(
+        'select serial, key_check from state_meta where id = 1 for update',
+      )
+      const serial = Number(meta?.serial ?? 0)
+      if (options.expectedSerial !== undefined && serial !== options.expectedSerial) {
+        throw new NexusError(
+          'state_changed',
+          `the state changed since the plan was made (serial ${options.expectedSerial}, now ${serial})`,
+          'run nexus plan again',
+        )
+      }
+      if (box && !meta?.key_check) await tx.query('update state_meta set key_check = $1 where id = 1', [box.keyCheck()])
+      await applyWrite(tx, write, box)
+      for (const entry of write.audit ?? []) {
+        await tx.query('insert into audit_log (actor, action, subject, details) values ($1, $2, $3, $4)', [
+          options.actor,
+          entry.action,
+          entry.subject,
+          entry.details === undefined ? null : JSON.stringify(entry.details),
+        ])
+      }
+      await tx.query('update state_meta set serial = serial + 1 where id = 1')
+      return serial + 1
+    })
+  }
+
+  async recordHostKey(node: string, key: string): Promise<void> {
+    await this.driver.transaction(async (tx) => {
+      await tx.query(
+        'insert into host_keys (node, key) values ($1, $2) on conflict (node) do update set key = excluded.key, recorded_at = now()',
+        [node, key],
+      )
+      await tx.query('update state_meta set serial = serial + 1 where id = 1')
+    })
+  }
+
+  async forgetHostKey(node: string): Promise<boolean> {
+    return this.driver.transaction(async (tx) => {
+      const rows = await tx.query('delete from host_keys where node = $1 returning node', [node])
+      await tx.query('update state_meta set serial = serial + 1 where id = 1')
+      return rows.length > 0
+    })
+  }
+
+  async recordRevision(revision: Omit<StoredRevision, 'createdAt'> & {applyId?: number}): Promise<void> {
+    await this.driver.transaction(async (tx) => {
+      await tx.query(
+        `insert into node_revisions (node, revision, apply_id, hashes, git_commit, actor, result)
+         values ($1, $2, $3, $4, $5, $6, $7)`,
+        [
+          revision.node,
+          revision.revision,
+          revision.applyId ?? null,
+          JSON.stringify(revision.hashes),
+          revision.gitCommit ?? null,
+          revision.actor,
+          revision.result,
+        ],
+      )
+      await tx.query('update state_meta set serial = serial + 1 where id = 1')
+    })
+  }
+
+  /** True when nothing but the schema is there: no secrets, links, addresses, subscriptions or revisions. */
+  async isEmpty(): Promise<boolean> {
+    const [row] = await this.driver.query<{n: string | number}>(
+      `select (select count(*) from secrets) + (select count(*) from links) + (select count(*) from address_allocations)
+        + (select count(*) from subscriptions) + (select count(*) from node_revisions) + (select count(*) from host_keys)
+        + (select count(*) from objects) as n`,
+    )
+    return Number(row?.n ?? 0) === 0
+  }
+
+  async schemaVersion(): Promise<number> {
+    const [row] = await this.driver.query<{v: number | null}>('select max(version) as v from schema_migrations')
+    return Number(row?.v ?? 0)
+  }
+}
+
+async function applyWrite(tx: SqlExecutor, write: StateWrite, box: SecretBox | undefined): Promise<void> {
+  for (const secret of write.secrets ?? []) {
+    const sealed = box!.seal(secret.value, secretKey(secret.scope, secret.name))
+    await tx.query(
+      `insert into secrets (scope, name, ciphertext, public_value) values ($1, $2, $3, $4)
+       on conflict (scope, name) do update set ciphertext = excluded.ciphertext, public_value = excluded.public_value, created_at = now()`,
+      [secret.scope, secret.name, sealed, secret.publicValue ?? null],
+    )
+  }
+  for (const secret of write.deleteSecrets ?? []) {
+    await tx.query('delete from secrets where scope = $1 and name = $2', [secret.scope, secret.name])
+  }
+  for (const link of write.links ?? []) {
+    const key = `${link.user}/${link.link}`
+    const old = await tx.query<{uuid_hash: string}>('select uuid_hash from links where user_name = $1 and link = $2', [
+      link.user,
+      link.link,
+    ])
+    for (const row of old) {
+      await tx.query(
+        'insert into revoked_links (uuid_hash, user_name, link) values ($1, $2, $3) on conflict (uuid_hash) do nothing',
+        [row.uuid_hash, link.user, link.link],
+      )
+    }
+    await tx.query(
+      `insert into links (user_name, link, uuid_cipher, uuid_hash) values ($1, $2, $3, $4)
+       on conflict (user_name, link) do update set uuid_cipher = excluded.uuid_cipher, uuid_hash = excluded.uuid_hash, rotated_at = now()`,
+      [link.user, link.link, box!.seal(link.uuid, `link/${key}`), box!.lookupHash(link.uuid)],
+    )
+  }
+  for (const link of write.deleteLinks ?? []) {
+    const rows = await tx.query<{uuid_hash: string}>(
+      'delete from links where user_name = $1 and link = $2 returning uuid_hash',
+      [link.user, link.link],
+    )
+    for (const row of rows) {
+      await tx.query(
+        'insert into revoked_links (uuid_hash, user_name, link) values ($1, $2, $3) on conflict (uuid_hash) do nothing',
+        [row.uuid_hash, link.user, link.link],
+      )
+    }
+  }
+  for (const release of write.releases ?? []) {
+    await tx.query(
+      `update address_allocations set state = 'tombstone', released_at = now()
+       where node = $1 and iface = $2 and address = $3 and state = 'active'`,
+      [release.node, release.iface, release.address],
+    )
+  }
+  for (const allocation of write.allocations ?? []) {
+    await tx.query(
+      `insert into address_allocations (node, iface, address, family, peer, state) values ($1, $2, $3, $4, $5, 'active')
+       on conflict (node, iface, address) do update set peer = excluded.peer, state = 'active', allocated_at = now(), released_at = null`,
+      [allocation.node, allocation.iface, allocation.address, allocation.family, allocation.peer],
+    )
+  }
+  if (write.purgeTombstonesBefore) {
+    await tx.query(`delete from address_allocations where state = 'tombstone' and released_at < $1`, [
+      write.purgeTombstonesBefore.toISOString(),
+    ])
+  }
+  for (const subscription of write.subscriptions ?? []) {
+    await tx.query(
+      `insert into subscriptions (user_name, record) values ($1, $2)
+       on conflict (user_name) do update set record = excluded.record, updated_at = now()`,
+      [subscription.user, JSON.stringify(subscription.record)],
+    )
+  }
+  for (const user of write.deleteSubscriptions ?? []) {
+    await tx.query('delete from subscriptions where user_name = $1', [user])
+  }
+  for (const object of write.objects ?? []) {
+    await tx.query(
+      `insert into objects (kind, name, spec) values ($1, $2, $3)
+       on conflict (kind, name) do update set spec = excluded.spec, applied_at = now()`,
+      [object.kind, object.name, JSON.stringify(object.spec)],
+    )
+  }
+  for (const object of write.deleteObjects ?? []) {
+    await tx.query('delete from objects where kind = $1 and name = $2', [object.kind, object.name])
+  }
+}
+
+export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0
