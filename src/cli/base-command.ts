@@ -9,6 +9,7 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 import type {ChalkInstance} from 'chalk'
 
 import {NexusError} from '../errors.js'
+import {type StateLocation, stateLocation} from '../state/open.js'
 import {createStyle} from './style.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -26,6 +27,11 @@ export abstract class NexusCommand<T extends typeof Command> extends Command {
       helpGroup: 'GLOBAL',
     }),
     verbose: Flags.boolean({description: 'print more detail, and stacks of unexpected errors', helpGroup: 'GLOBAL'}),
+    'database-url': Flags.string({
+      description: 'Postgres URL of the state (default: the embedded database in <repo>/.nexus/state)',
+      env: 'NEXUS_DATABASE_URL',
+      helpGroup: 'GLOBAL',
+    }),
   }
 
   protected flags!: CommandFlags<T>
@@ -54,6 +60,12 @@ export abstract class NexusCommand<T extends typeof Command> extends Command {
 
   protected get repoPath(): string {
     return resolve(this.repoArg)
+  }
+
+  /** Where the state lives, from --database-url / NEXUS_DATABASE_URL and --repo. */
+  protected get stateLocation(): StateLocation {
+    const url = this.flags['database-url']
+    return stateLocation(this.repoPath, url ? {databaseUrl: url} : {})
   }
 
   /** Human output on stdout; silent under --json, which returns the result instead. */

@@ -24,6 +24,8 @@ export default class Render extends NexusCommand<typeof Render> {
     const run = await renderRepo(this.repoPath, {
       ...(this.flags.node ? {node: this.flags.node} : {}),
       now: new Date(),
+      location: this.stateLocation,
+      env: process.env,
     })
     if (!run.files) {
       // Nothing is rendered from invalid declarations: show why, as validate would.

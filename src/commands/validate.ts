@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {loadRepo} from '../app/load-repo.js'
+import {validateRepo} from '../app/validate.js'
 import {NexusCommand} from '../cli/base-command.js'
 import {
   formatGithubAnnotations,
@@ -27,7 +27,7 @@ export default class Validate extends NexusCommand<typeof Validate> {
   }
 
   async run(): Promise<ValidateResult> {
-    const inventory = await loadRepo(this.repoPath)
+    const inventory = await validateRepo(this.repoPath, {location: this.stateLocation, env: process.env})
     const result = validateResult(inventory, this.repoArg)
     if (!result.valid) process.exitCode = 1
     if (this.flags.format === 'github') this.print(formatGithubAnnotations(result) || 'nexus: no problems\n')

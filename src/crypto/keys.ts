@@ -65,3 +65,26 @@ export function deriveShadowsocksUserKey(uuid: string, inboundTag: string, metho
   )
   return Buffer.from(key).toString('base64')
 }
+
+/** Fresh values for exactly what a plan found missing (plan/state-plan.ts `missingValues`). */
+export function generateRequested(requests: {
+  readonly secrets: readonly {
+    readonly scope: string
+    readonly name: string
+    readonly kind: string
+    readonly method?: string
+  }[]
+  readonly links: readonly string[]
+}): {secrets: Map<string, {value: string; publicValue?: string}>; links: Map<string, string>} {
+  const secrets = new Map<string, {value: string; publicValue?: string}>()
+  for (const request of requests.secrets) {
+    const id = `${request.scope}/${request.name}`
+    if (request.kind === 'wireguard' || request.kind === 'reality') {
+      const pair = request.kind === 'wireguard' ? generateWireguardKeyPair() : generateRealityKeyPair()
+      secrets.set(id, {value: pair.privateKey, publicValue: pair.publicKey})
+    } else {
+      secrets.set(id, {value: generateShadowsocksKey(request.method ?? '')})
+    }
+  }
+  return {secrets, links: new Map(requests.links.map((key) => [key, generateUuid()]))}
+}

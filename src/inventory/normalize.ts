@@ -230,6 +230,7 @@ function normalizeNode(declared: Declared<'Node'>, project: Project, reporter: R
     name: spec.name,
     status: spec.status ?? 'active',
     labels: spec.labels ?? {},
+    transport: spec.transport ?? 'ssh',
     ssh: {
       host: spec.ssh.host,
       port: spec.ssh.port ?? 22,

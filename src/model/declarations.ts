@@ -348,6 +348,10 @@ export const NodeSchema = z
     ...header('Node'),
     status: z.enum(['active', 'disabled', 'maintenance']).optional(),
     labels: Labels.optional(),
+    transport: z
+      .enum(['ssh', 'local'])
+      .optional()
+      .meta({description: 'How nexus reaches the node: over SSH (default), or local for the machine nexus runs on'}),
     ssh: z.strictObject({
       host: Hostname,
       port: Port.optional(),

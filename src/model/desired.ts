@@ -185,6 +185,8 @@ export interface Node {
   readonly name: string
   readonly status: NodeStatus
   readonly labels: Readonly<Record<string, string>>
+  /** `local`: the machine nexus runs on, reached without SSH. */
+  readonly transport: 'ssh' | 'local'
   readonly ssh: {
     readonly host: string
     readonly port: number

@@ -4,6 +4,7 @@
  * wg-quick file for every peer a node carries. Disabled nodes get nothing.
  */
 import type {Fleet} from '../model/fleet.js'
+import {type ArtifactName, managedFiles} from '../model/node-files.js'
 import {renderClientConfig} from './client.js'
 import {renderDnsmasq} from './dnsmasq.js'
 import {renderNftables} from './nftables.js'
@@ -25,6 +26,11 @@ export function renderFleet(fleet: Fleet, options: RenderOptions = {}): Rendered
     if (node.status === 'disabled') continue
     if (options.node !== undefined && node.name !== options.node) continue
     const base = `nodes/${node.name}`
+    const targets = new Map(managedFiles(node).map((file) => [file.artifact, file]))
+    const target = (artifact: ArtifactName) => {
+      const file = targets.get(artifact)
+      return file ? {target: {artifact, path: file.path}} : {}
+    }
     for (const iface of node.interfaces) {
       files.push({
         path: `${base}/wireguard/${iface.name}.conf`,
@@ -32,6 +38,7 @@ export function renderFleet(fleet: Fleet, options: RenderOptions = {}): Rendered
         node: node.name,
         content: renderWireguardInterface(fleet, node, iface),
         mode: PRIVATE,
+        ...target(`wireguard/${iface.name}`),
       })
     }
     files.push({
@@ -40,14 +47,29 @@ export function renderFleet(fleet: Fleet, options: RenderOptions = {}): Rendered
       node: node.name,
       content: renderNftables(fleet, node),
       mode: PUBLIC,
+      ...target('nftables'),
     })
     const xray = renderXray(fleet, node)
     if (xray !== undefined) {
-      files.push({path: `${base}/xray/config.json`, kind: 'xray', node: node.name, content: xray, mode: PRIVATE})
+      files.push({
+        path: `${base}/xray/config.json`,
+        kind: 'xray',
+        node: node.name,
+        content: xray,
+        mode: PRIVATE,
+        ...target('xray'),
+      })
     }
     const dnsmasq = renderDnsmasq(fleet, node)
     if (dnsmasq !== undefined) {
-      files.push({path: `${base}/dnsmasq/nexus.conf`, kind: 'dnsmasq', node: node.name, content: dnsmasq, mode: PUBLIC})
+      files.push({
+        path: `${base}/dnsmasq/nexus.conf`,
+        kind: 'dnsmasq',
+        node: node.name,
+        content: dnsmasq,
+        mode: PUBLIC,
+        ...target('dns'),
+      })
     }
     for (const iface of node.interfaces) {
       for (const {peer} of fleet.peersOn(node, iface)) {

@@ -1,3 +1,5 @@
+import type {ArtifactName} from '../model/node-files.js'
+
 export type ArtifactKind = 'wireguard' | 'nftables' | 'xray' | 'dnsmasq' | 'client'
 
 /** One file a render produces, addressed by its path in the render tree (design.md §6). */
@@ -9,4 +11,6 @@ export interface RenderedFile {
   readonly node: string
   readonly content: string
   readonly mode: number
+  /** For node files: the artifact it is (`wireguard/wg0`, `nftables`, `xray`, `dns`) and its path on the node. */
+  readonly target?: {readonly artifact: ArtifactName; readonly path: string}
 }

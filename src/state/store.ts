@@ -97,6 +97,11 @@ export class StateStore {
     return this.box
   }
 
+  /** The check value of the key in use, to compare with a dump's. */
+  keyCheck(): string | undefined {
+    return this.box?.keyCheck()
+  }
+
   /** Fails early, with a clear message, when the key is not the one the state was written with. */
   async verifyKey(): Promise<void> {
     const [meta] = await this.driver.query<{key_check: string | null}>('select key_check from state_meta where id = 1')
@@ -293,6 +298,14 @@ export class StateStore {
       )
       await tx.query('update state_meta set serial = serial + 1 where id = 1')
     })
+  }
+
+  /** Public values of stored secrets (gateway public keys), by `scope/name`: readable without the key. */
+  async publicValues(): Promise<Map<string, string>> {
+    const rows = await this.driver.query<{scope: string; name: string; public_value: string}>(
+      'select scope, name, public_value from secrets where public_value is not null',
+    )
+    return new Map(rows.map((row) => [secretKey(row.scope, row.name), row.public_value]))
   }
 
   /** True when nothing but the schema is there: no secrets, links, addresses, subscriptions or revisions. */

@@ -59,6 +59,7 @@ export const node: Node = {
   name: 'fra-1',
   status: 'active',
   labels: {region: 'eu'},
+  transport: 'ssh',
   ssh: {host: '203.0.113.10', port: 22, user: 'root'},
   endpoint: 'fra-1.vpn.example.com',
   interfaces: [

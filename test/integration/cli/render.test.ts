@@ -10,7 +10,6 @@ const QUICKSTART_FILES = [
   'clients/alice-laptop.conf',
   'clients/alice-phone.conf',
   'clients/bob-laptop.conf',
-  'clients/carol-phone.conf',
   'nodes/gw-1/dnsmasq/nexus.conf',
   'nodes/gw-1/nftables/nexus.nft',
   'nodes/gw-1/wireguard/wg0.conf',
@@ -26,7 +25,9 @@ describe('nexus render', () => {
     expect(run.exitCode).toBe(0)
     for (const path of QUICKSTART_FILES) expect(run.stdout).toContain(path)
     expect(run.stdout).toContain('PREVIEW')
-    expect(run.stdout).toContain('8 files; write them with --out DIR')
+    expect(run.stdout).toContain('7 files; write them with --out DIR')
+    // carol's basic tariff ran out a month after her declared start, so her phone gets no config.
+    expect(run.stdout).not.toContain('carol-phone')
   })
 
   it('writes the design.md §6 tree with private files mode 0600', async () => {
