@@ -65,7 +65,9 @@ export abstract class NexusCommand<T extends typeof Command> extends Command {
   /** Where the state lives, from --database-url / NEXUS_DATABASE_URL and --repo. */
   protected get stateLocation(): StateLocation {
     const url = this.flags['database-url']
-    return stateLocation(this.repoPath, url ? {databaseUrl: url} : {})
+    // NEXUS_DATABASE_SCHEMA lets several states share one database (one schema each).
+    const schema = process.env.NEXUS_DATABASE_SCHEMA
+    return stateLocation(this.repoPath, url ? {databaseUrl: url, ...(schema ? {schema} : {})} : {})
   }
 
   /** Human output on stdout; silent under --json, which returns the result instead. */

@@ -29,11 +29,21 @@ export function wireguardInterfaceSection(content: string): string {
   return head.join('\n')
 }
 
-/** The xray config with every inbound's clients removed: a change here needs an xray restart. */
+/**
+ * The xray config without what xray's API can change live: every inbound's
+ * clients (HandlerService) and the user lists of routing rules
+ * (RoutingService). A change in what remains needs an xray restart.
+ */
 export function xrayBase(content: string): string {
-  const config = JSON.parse(content) as {inbounds?: {settings?: {clients?: unknown[]}}[]}
+  const config = JSON.parse(content) as {
+    inbounds?: {settings?: {clients?: unknown[]}}[]
+    routing?: {rules?: {user?: unknown}[]}
+  }
   for (const inbound of config.inbounds ?? []) {
     if (inbound.settings?.clients) inbound.settings.clients = []
+  }
+  for (const rule of config.routing?.rules ?? []) {
+    if (rule.user !== undefined) rule.user = []
   }
   return JSON.stringify(config)
 }

@@ -26,6 +26,7 @@ export interface PlanInput {
 }
 
 export interface PlanResult {
+  readonly desired: Desired
   readonly plan: Plan
   /** What apply writes to state, and the values the files were rendered with. */
   readonly state: StatePlan
@@ -82,7 +83,7 @@ export function makePlan(input: PlanInput): PlanResult {
     has_changes: summary.create + summary.update + summary.delete + summary.replace > 0,
     warnings: state.warnings,
   }
-  return {plan, state, files}
+  return {desired: input.desired, plan, state, files}
 }
 
 function summarize(changes: readonly Change[], nodes: readonly NodePlan[]): PlanSummary {

@@ -7,7 +7,10 @@
  *   HostKeyStore; any other key is refused before authentication, and a
  *   first-use key is recorded only after the handshake has proved the node
  *   holds its private half.
- * - At most 8 channels are open per connection (OpenSSH MaxSessions is 10).
+ * - At most 8 channels are open per connection (OpenSSH MaxSessions is 10);
+ *   OpenSSH frees a session slot lazily, so a refused open is retried briefly.
+ * - Every command runs as `timeout … bash --noprofile --norc -c SCRIPT` on the
+ *   node, so nothing outlives its timeout even if Nexus disappears.
  * - Credentials: ssh.identityFile, else NEXUS_SSH_KEY, else the SSH agent.
  *   Key material never appears in errors or in what onCommand sees.
  */
@@ -230,12 +233,12 @@ export class SshConnection implements NodeConnection {
       const command = remoteCommand(script, timeoutMs, hasStdin)
       const fail = (error: Error) => {
         release()
-        settle(this.#dead ? this.#lostError() : channelOpenFailed(this.node, error))
+        settle(this.#dead ? this.#goneError() : channelOpenFailed(this.node, error))
       }
       const open = (attempt: number) => {
         if (settled || this.#dead) {
           release()
-          if (this.#dead) settle(this.#lostError())
+          if (this.#dead) settle(this.#goneError())
           return
         }
         try {
@@ -276,7 +279,7 @@ export class SshConnection implements NodeConnection {
         opened.on('close', () => {
           release()
           if (!exited && this.#dead) {
-            settle(this.#lostError())
+            settle(this.#goneError())
             return
           }
           settle({
@@ -313,6 +316,14 @@ export class SshConnection implements NodeConnection {
     if (this.#dead) throw this.#lostError()
   }
 
+  /** Why a command could not finish: close() was called, or the connection died. */
+  #goneError(): NexusError {
+    if (this.#closing) {
+      return new NexusError('connection_closed', `the connection to node ${this.node} was closed while a command ran`)
+    }
+    return this.#lostError()
+  }
+
   #lostError(): NexusError {
     return new NexusError(
       'node_connection_lost',
@@ -336,7 +347,8 @@ function remoteCommand(script: string, timeoutMs: number, hasStdin: boolean): st
 
 function stopChannel(channel: Ssh2Channel): void {
   try {
-    // sshd delivers it to the session's process group (OpenSSH >= 7.9); `timeout` is the fallback.
+    // sshd delivers it to the session's process group where it supports signal requests
+    // (OpenSSH 9.2 does); the node-side `timeout` is the fallback.
     channel.signal('TERM')
   } catch {
     // The channel may already be closing.
@@ -463,7 +475,14 @@ function connectError(
     credentials.kind === 'agent'
       ? 'the keys of the SSH agent (SSH_AUTH_SOCK)'
       : `the key ${credentials.path} (from ${credentials.origin})`
-  if (level === 'client-authentication' || level === 'agent') {
+  if (level === 'agent') {
+    return new NexusError(
+      'ssh_auth_failed',
+      `cannot use the SSH agent (SSH_AUTH_SOCK) for node ${node.name}: ${message}`,
+      'start ssh-agent and ssh-add the key, or set ssh.identityFile or NEXUS_SSH_KEY',
+    )
+  }
+  if (level === 'client-authentication') {
     return new NexusError(
       'ssh_auth_failed',
       `node ${node.name} refused the login of ${node.ssh.user} with ${using}`,

@@ -64,7 +64,7 @@ function nodeHeader(node: NodePlan, s: ChalkInstance): string {
         ? s.dim('not read (--offline)')
         : node.status === 'disabled'
           ? s.dim('disabled: left alone')
-          : s.dim('read')
+          : s.dim('observed')
   return `${s.bold(`Node ${node.node}`)}  ${revision}  ${status}`
 }
 

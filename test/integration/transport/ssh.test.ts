@@ -2,7 +2,8 @@
  * The SSH transport against a real OpenSSH server started by the test
  * (test/helpers/sshd.ts), on 127.0.0.1 only.
  */
-import {readFileSync} from 'node:fs'
+import {spawn} from 'node:child_process'
+import {existsSync, readFileSync} from 'node:fs'
 import {createServer, type Server, type Socket} from 'node:net'
 
 import {execa} from 'execa'
@@ -171,6 +172,28 @@ describe('SshTransport', () => {
     await connection.close()
   })
 
+  it('logs in with the keys of an SSH agent when nothing else is set', async () => {
+    const socketPath = `${a.dir}/agent.sock`
+    const agent = spawn('ssh-agent', ['-D', '-a', socketPath], {stdio: 'ignore'})
+    try {
+      for (let i = 0; i < 100 && !existsSync(socketPath); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+      const {identityFile: _none, ...ssh} = nodeFor(a).ssh
+      const bare = {...nodeFor(a), ssh}
+      const viaAgent = new SshTransport({env: {SSH_AUTH_SOCK: socketPath}})
+
+      const empty = await rejection(viaAgent.connect(bare, options()))
+      expect(empty.code).toBe('ssh_auth_failed')
+      expect(empty.message).toBe('node gw-1 refused the login of root with the keys of the SSH agent (SSH_AUTH_SOCK)')
+
+      await execa('ssh-add', ['-q', a.userKey], {env: {SSH_AUTH_SOCK: socketPath}})
+      const connection = await viaAgent.connect(bare, options())
+      expect((await connection.exec('echo agent')).stdout).toBe('agent\n')
+      await connection.close()
+    } finally {
+      agent.kill('SIGTERM')
+    }
+  })
+
   it('reports a closed port as node_unreachable, quickly', async () => {
     const server = createServer()
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -304,7 +327,7 @@ describe('SshTransport', () => {
     await new Promise((resolve) => setTimeout(resolve, 200))
     await connection.close()
     await connection.close()
-    expect(['node_connection_lost', 'connection_closed']).toContain((await running).code)
+    expect((await running).code).toBe('connection_closed')
     expect((await rejection(connection.exec('true'))).code).toBe('connection_closed')
   })
 
@@ -316,6 +339,26 @@ describe('SshTransport', () => {
     expect(error.message).toMatch(/^lost the connection to node gw-1: /)
     expect((await rejection(connection.exec('true'))).code).toBe('node_connection_lost')
     await connection.close()
+  })
+
+  it('notices a node that stopped answering through SSH keepalives', async () => {
+    const watchful = new SshTransport({env: {}, keepaliveIntervalMs: 200, keepaliveCountMax: 2})
+    const connection = await watchful.connect(nodeFor(a), options())
+    // The sshd process serving this connection (bash -c <- timeout <- sshd session).
+    const pid = Number((await connection.exec('ps -o ppid= -p "$PPID"')).stdout.trim())
+    expect(pid).toBeGreaterThan(1)
+    process.kill(pid, 'SIGSTOP')
+    try {
+      const started = Date.now()
+      const error = await rejection(connection.exec('true', {timeoutMs: 10_000}))
+      expect(error.code).toBe('node_connection_lost')
+      expect(error.message).toContain('Keepalive timeout')
+      expect(Date.now() - started).toBeLessThan(3_000)
+    } finally {
+      process.kill(pid, 'SIGCONT')
+      process.kill(pid, 'SIGTERM')
+      await connection.close()
+    }
   })
 
   it('never leaves key material in its errors', () => {

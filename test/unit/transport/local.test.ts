@@ -114,6 +114,36 @@ describe('observeNode over the local transport', () => {
     })
   })
 
+  it('observeNodes observes at most `concurrency` nodes at once', async () => {
+    const local = new LocalTransport()
+    let open = 0
+    let peak = 0
+    const transport: NodeTransport = {
+      connect: async (node, options): Promise<NodeConnection> => {
+        open++
+        peak = Math.max(peak, open)
+        const connection = await local.connect(node, options)
+        return {
+          node: connection.node,
+          exec: async (script, execOptions) => {
+            await new Promise((resolve) => setTimeout(resolve, 20))
+            return connection.exec(script, execOptions)
+          },
+          close: async () => {
+            open--
+            await connection.close()
+          },
+        }
+      },
+    }
+    const nodes = Array.from({length: 7}, (_, i) => fakeNode({name: `n-${i}`, root: join(dir, `n-${i}`), xray: null}))
+    const results = await observeNodes(transport, nodes, {connect: {hostKeys}, concurrency: 3})
+    expect(results.map((r) => r.node)).toEqual(nodes.map((n) => n.name))
+    expect(results.every((r) => r.reachable)).toBe(true)
+    expect(peak).toBe(3)
+    expect(open).toBe(0)
+  })
+
   it('observeNodes keeps going when one node fails', async () => {
     const good = fakeNode({name: 'good', root: join(dir, 'good'), xray: null})
     const bad = fakeNode({name: 'bad', root: join(dir, 'bad'), xray: null})
