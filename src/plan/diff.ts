@@ -89,8 +89,7 @@ interface EditScript {
  * script in which, between two kept lines, deletions come before insertions.
  */
 function editScript(oldLines: readonly string[], newLines: readonly string[]): EditScript {
-  const [a, b] = internLines(oldLines, newLines)
-  const matches = longestCommonSubsequence(a, b)
+  const matches = longestCommonSubsequence(oldLines, newLines)
   const kinds: OpKind[] = []
   const oldIndex: number[] = []
   const newIndex: number[] = []
@@ -106,33 +105,13 @@ function editScript(oldLines: readonly string[], newLines: readonly string[]): E
     for (; j < mj; j++) push(INSERT, i, j)
   }
   for (let m = 0; m < matches.old.length; m++) {
-    const mi = matches.old[m] ?? 0
-    const mj = matches.new[m] ?? 0
-    emitUntil(mi, mj)
+    emitUntil(matches.old[m] ?? 0, matches.new[m] ?? 0)
     push(KEEP, i, j)
     i++
     j++
   }
-  emitUntil(a.length, b.length)
+  emitUntil(oldLines.length, newLines.length)
   return {kinds, oldIndex, newIndex}
-}
-
-/** Lines as small integers, equal lines equal numbers: comparisons in the search become cheap. */
-function internLines(oldLines: readonly string[], newLines: readonly string[]): [Int32Array, Int32Array] {
-  const ids = new Map<string, number>()
-  const intern = (lines: readonly string[]) => {
-    const out = new Int32Array(lines.length)
-    lines.forEach((line, index) => {
-      let id = ids.get(line)
-      if (id === undefined) {
-        id = ids.size
-        ids.set(line, id)
-      }
-      out[index] = id
-    })
-    return out
-  }
-  return [intern(oldLines), intern(newLines)]
 }
 
 interface Matches {
@@ -143,12 +122,13 @@ interface Matches {
 /**
  * Index pairs of a longest common subsequence of `a` and `b`, in order.
  *
- * The common prefix and suffix are matched directly. Of the rest, a line
- * that does not occur at all on the other side can be in no common
- * subsequence, so the search runs only over the lines that occur on both
- * sides (after a rewrite of most of a file, very few) and maps back.
+ * The common prefix and suffix are matched directly. The rest is interned
+ * (equal lines, equal small integers), and since a line that does not occur
+ * at all on the other side can be in no common subsequence, the search runs
+ * only over the lines that occur on both sides (after a rewrite of most of a
+ * file, very few) and maps back.
  */
-function longestCommonSubsequence(a: Int32Array, b: Int32Array): Matches {
+function longestCommonSubsequence(a: readonly string[], b: readonly string[]): Matches {
   const matches: Matches = {old: [], new: []}
   let start = 0
   while (start < a.length && start < b.length && a[start] === b[start]) start++
@@ -163,24 +143,42 @@ function longestCommonSubsequence(a: Int32Array, b: Int32Array): Matches {
     matches.new.push(k)
   }
 
-  const inA = new Set<number>()
-  const inB = new Set<number>()
-  for (let k = start; k < endA; k++) inA.add(a[k] ?? -1)
-  for (let k = start; k < endB; k++) inB.add(b[k] ?? -1)
-  const keptA: number[] = []
-  const keptB: number[] = []
-  for (let k = start; k < endA; k++) if (inB.has(a[k] ?? -1)) keptA.push(k)
-  for (let k = start; k < endB; k++) if (inA.has(b[k] ?? -1)) keptB.push(k)
+  if (endA > start && endB > start) {
+    const ids = new Map<string, number>()
+    const intern = (lines: readonly string[], from: number, to: number) => {
+      const out = new Int32Array(to - from)
+      for (let k = from; k < to; k++) {
+        const line = lines[k] ?? ''
+        let id = ids.get(line)
+        if (id === undefined) {
+          id = ids.size
+          ids.set(line, id)
+        }
+        out[k - from] = id
+      }
+      return out
+    }
+    const midA = intern(a, start, endA)
+    const midB = intern(b, start, endB)
+    const seenA = new Uint8Array(ids.size)
+    const seenB = new Uint8Array(ids.size)
+    for (const id of midA) seenA[id] = 1
+    for (const id of midB) seenB[id] = 1
+    const keptA: number[] = []
+    const keptB: number[] = []
+    midA.forEach((id, k) => seenB[id] && keptA.push(k))
+    midB.forEach((id, k) => seenA[id] && keptB.push(k))
 
-  if (keptA.length > 0 && keptB.length > 0) {
-    const search = new MyersSearch(
-      Int32Array.from(keptA, (k) => a[k] ?? -1),
-      Int32Array.from(keptB, (k) => b[k] ?? -1),
-    )
-    search.compare(0, keptA.length, 0, keptB.length)
-    for (let m = 0; m < search.matchesA.length; m++) {
-      matches.old.push(keptA[search.matchesA[m] ?? 0] ?? 0)
-      matches.new.push(keptB[search.matchesB[m] ?? 0] ?? 0)
+    if (keptA.length > 0 && keptB.length > 0) {
+      const search = new MyersSearch(
+        Int32Array.from(keptA, (k) => midA[k] ?? -1),
+        Int32Array.from(keptB, (k) => midB[k] ?? -1),
+      )
+      search.compare(0, keptA.length, 0, keptB.length)
+      for (let m = 0; m < search.matchesA.length; m++) {
+        matches.old.push(start + (keptA[search.matchesA[m] ?? 0] ?? 0))
+        matches.new.push(start + (keptB[search.matchesB[m] ?? 0] ?? 0))
+      }
     }
   }
 
@@ -202,8 +200,8 @@ function longestCommonSubsequence(a: Int32Array, b: Int32Array): Matches {
  * the remaining ranges are reported as wholly changed.
  */
 class MyersSearch {
-  static readonly MAX_COST = 4096
-  static readonly WORK_BUDGET = 200_000_000
+  static readonly MAX_COST = 1024
+  static readonly WORK_BUDGET = 20_000_000
 
   readonly matchesA: number[] = []
   readonly matchesB: number[] = []

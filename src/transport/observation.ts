@@ -19,10 +19,10 @@
  * accounts (UUIDs, passwords) are reduced to e-mails.
  */
 import {createHash} from 'node:crypto'
-import {posix} from 'node:path'
 
 import {NexusError} from '../errors.js'
 import type {Node} from '../model/desired.js'
+import {type ManagedFile, managedFiles, markerPath} from '../model/node-files.js'
 import {shellQuote, sh} from './shell.js'
 
 // ---------------------------------------------------------------- the result
@@ -107,36 +107,12 @@ export interface NodeObservation {
 
 // ---------------------------------------------------------------- the plan
 
-export interface ManagedFile {
-  /** `wireguard/IFACE`, `nftables`, `xray` or `dns`: the node artifact (design.md §4). */
-  readonly artifact: string
-  /** Absolute path on the node. */
-  readonly path: string
-}
-
 export interface ObservationPlan {
   readonly node: string
   readonly markerPath: string
   readonly files: readonly ManagedFile[]
   readonly interfaces: readonly string[]
   readonly xray?: {readonly apiPort: number; readonly tags: readonly string[]}
-}
-
-/** The deployed files Nexus manages on a node. */
-export function managedFiles(node: Node): ManagedFile[] {
-  return [
-    ...node.interfaces.map((i) => ({
-      artifact: `wireguard/${i.name}`,
-      path: posix.join(node.paths.wireguard, `${i.name}.conf`),
-    })),
-    {artifact: 'nftables', path: node.paths.nftables},
-    ...(node.xray ? [{artifact: 'xray', path: node.paths.xray}] : []),
-    ...(node.dns.enabled ? [{artifact: 'dns', path: node.paths.dnsmasq}] : []),
-  ]
-}
-
-export function markerPath(node: Node): string {
-  return posix.join(node.paths.state, 'revision.json')
 }
 
 export function observationPlan(node: Node): ObservationPlan {

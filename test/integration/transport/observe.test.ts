@@ -14,7 +14,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {Node} from '../../../src/model/desired.js'
 import {MemoryHostKeyStore} from '../../../src/transport/host-keys.js'
-import {managedFiles, markerPath} from '../../../src/transport/observation.js'
+import {managedFiles, markerPath} from '../../../src/model/node-files.js'
 import {observeNode, observeNodes} from '../../../src/transport/observe.js'
 import {SshTransport} from '../../../src/transport/ssh.js'
 import {startSshd, type TestSshd} from '../../helpers/sshd.js'

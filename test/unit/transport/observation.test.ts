@@ -7,9 +7,9 @@ import {execa} from 'execa'
 import {describe, expect, it} from 'vitest'
 
 import {NexusError} from '../../../src/errors.js'
+import {managedFiles} from '../../../src/model/node-files.js'
 import {
   canonicalJson,
-  managedFiles,
   type NodeObservation,
   observationPlan,
   observationScript,
