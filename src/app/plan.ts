@@ -10,10 +10,12 @@ import type {Inventory} from '../inventory/load.js'
 import type {Node} from '../model/desired.js'
 import {makePlan, type PlanResult} from '../plan/index.js'
 import type {NodeReading} from '../plan/node-plan.js'
+import {maskedDiff} from '../plan/mask.js'
 import {missingValues} from '../plan/state-plan.js'
 import {openState, type StateLocation} from '../state/open.js'
 import type {StateSnapshot} from '../state/store.js'
 import {observeNodes} from '../transport/observe.js'
+import {readRemoteFiles} from '../transport/read-files.js'
 import type {HostKeyStore, NodeTransport} from '../transport/types.js'
 import {loadRepo} from './load-repo.js'
 import {serverKeys, snapshotPublicValues} from './server-keys.js'
@@ -26,6 +28,8 @@ export interface PlanOptions {
   readonly offline: boolean
   readonly transport: NodeTransport
   readonly now: Date
+  /** Attach to every artifact change the unified diff of its file, secrets masked. */
+  readonly diff?: boolean
   readonly onCommand?: (node: string, script: string) => void
 }
 
@@ -60,7 +64,8 @@ export async function planRepo(options: PlanOptions): Promise<PlanRun> {
       now: options.now,
       offline: options.offline,
     })
-    return {inventory, result, newHostKeys}
+    const withDiffs = options.diff ? await attachDiffs(result, options, snapshot) : result
+    return {inventory, result: withDiffs, newHostKeys}
   } finally {
     await store?.close()
   }
@@ -89,4 +94,62 @@ async function readNodes(
         : [result.node, {kind: 'unreachable', error: {code: result.error.code, message: result.error.message}}],
     ),
   )
+}
+
+/**
+ * Unified diffs of the changed files: the deployed content is read from each
+ * reachable node in one round trip; offline, only new files can be shown.
+ */
+async function attachDiffs(
+  result: PlanResult,
+  options: PlanOptions,
+  snapshot: StateSnapshot | undefined,
+): Promise<PlanResult> {
+  const deployed = new Map<string, Map<string, string | null>>()
+  if (!options.offline) {
+    const hostKeys: HostKeyStore = {get: async (node) => snapshot?.hostKeys.get(node), record: async () => {}}
+    await Promise.all(
+      result.plan.nodes
+        .filter((node) => node.status === 'planned' && node.artifacts.length > 0)
+        .map(async (nodePlan) => {
+          const node = result.desired.nodes.find((n) => n.name === nodePlan.node)
+          if (!node) return
+          const connection = await options.transport.connect(node, {hostKeys}).catch(() => undefined)
+          if (!connection) return
+          try {
+            deployed.set(
+              node.name,
+              await readRemoteFiles(
+                connection,
+                nodePlan.artifacts.map((a) => a.path),
+              ),
+            )
+          } catch {
+            // Left without a diff: the note below says why.
+          } finally {
+            await connection.close()
+          }
+        }),
+    )
+  }
+  const rendered = new Map(result.files.flatMap((f) => (f.target ? [[`${f.node}:${f.target.path}`, f] as const] : [])))
+  const nodes = result.plan.nodes.map((nodePlan) => ({
+    ...nodePlan,
+    artifacts: nodePlan.artifacts.map((artifact) => {
+      const file = rendered.get(`${artifact.node}:${artifact.path}`)
+      const kind = file?.kind ?? 'nftables'
+      const labels = {oldLabel: `${artifact.node}:${artifact.path}`, newLabel: `rendered:${artifact.path}`}
+      const before = deployed.get(artifact.node)?.get(artifact.path)
+      if (artifact.action === 'create' || before !== undefined) {
+        return {...artifact, diff: maskedDiff(before ?? null, file?.content ?? null, kind, labels)}
+      }
+      return {
+        ...artifact,
+        diff: options.offline
+          ? '(no diff offline: the deployed file is on the node)'
+          : '(no diff: the deployed file could not be read)',
+      }
+    }),
+  }))
+  return {...result, plan: {...result.plan, nodes}}
 }

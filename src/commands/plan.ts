@@ -26,6 +26,7 @@ export default class PlanCommand extends NexusCommand<typeof PlanCommand> {
     }),
     offline: Flags.boolean({description: 'do not read the nodes; plan against state only'}),
     'detailed-exitcode': Flags.boolean({description: 'exit 0 without changes, 2 with changes, 1 on error'}),
+    diff: Flags.boolean({description: 'show unified diffs of the files that change, secrets masked'}),
   }
 
   async run(): Promise<Plan | ValidateResult> {
@@ -35,6 +36,7 @@ export default class PlanCommand extends NexusCommand<typeof PlanCommand> {
       location: this.stateLocation,
       env: process.env,
       offline: this.flags.offline,
+      diff: this.flags.diff,
       transport,
       now: new Date(),
       ...(this.flags.verbose

@@ -376,18 +376,18 @@ function formatHunks(
 
     let oldCount = 0
     let newCount = 0
-    const body: string[] = []
+    const headerAt = out.push('') - 1
     for (let op = from; op < to; op++) {
       const kind = kinds[op]
       const line = kind === INSERT ? (newLines[newIndex[op] ?? 0] ?? '') : (oldLines[oldIndex[op] ?? 0] ?? '')
       if (kind !== INSERT) oldCount++
       if (kind !== DELETE) newCount++
       const prefix = kind === KEEP ? ' ' : kind === DELETE ? '-' : '+'
-      body.push(line.endsWith('\n') ? `${prefix}${line}` : `${prefix}${line}\n${NO_NEWLINE}\n`)
+      out.push(line.endsWith('\n') ? `${prefix}${line}` : `${prefix}${line}\n${NO_NEWLINE}\n`)
     }
     const oldStart = (oldIndex[from] ?? 0) + 1
     const newStart = (newIndex[from] ?? 0) + 1
-    out.push(`@@ -${range(oldStart, oldCount)} +${range(newStart, newCount)} @@\n`, ...body)
+    out[headerAt] = `@@ -${range(oldStart, oldCount)} +${range(newStart, newCount)} @@\n`
     position = to
   }
   return out.join('')

@@ -47,6 +47,8 @@ export interface ArtifactChange extends Change {
   readonly path: string
   readonly sha256Before: string | null
   readonly sha256After: string | null
+  /** With `plan --diff`: the unified diff, secrets masked; a note when the deployed file could not be read. */
+  readonly diff?: string
 }
 
 export interface DriftItem {

@@ -36,7 +36,10 @@ export function formatPlanHuman(
     lines.push(header)
     if (node.error) lines.push(`    ${s.red(`${node.error.code}: ${node.error.message}`)}`)
     const width = Math.max(0, ...node.artifacts.map((a) => a.address.length))
-    for (const artifact of node.artifacts) lines.push(row(artifact, width, artifact.path))
+    for (const artifact of node.artifacts) {
+      lines.push(row(artifact, width, artifact.path))
+      if (artifact.diff !== undefined) lines.push(...formatDiff(artifact.diff, s))
+    }
     for (const item of node.drift) {
       lines.push(
         `  ${s.magenta('!')} drift: ${item.kind.replaceAll('_', ' ')} ${item.subject}${item.detail ? ` (${item.detail})` : ''}`,
@@ -93,4 +96,18 @@ function summaryLine(plan: Plan, s: ChalkInstance): string {
 
 function reasonText(reason: string): string {
   return reason.replaceAll('_', ' ')
+}
+
+function formatDiff(diff: string, s: ChalkInstance): string[] {
+  return diff
+    .replace(/\n$/, '')
+    .split('\n')
+    .map((line) => {
+      const text = `      ${line}`
+      if (line.startsWith('+++') || line.startsWith('---')) return s.bold(text)
+      if (line.startsWith('+')) return s.green(text)
+      if (line.startsWith('-')) return s.red(text)
+      if (line.startsWith('@@')) return s.cyan(text)
+      return s.dim(text)
+    })
 }

@@ -103,3 +103,17 @@ describe.runIf(postgresUrl())('nexus plan on Postgres', () => {
     }
   })
 })
+
+describe('nexus plan --diff', () => {
+  it('shows new files as diffs with every secret masked', async () => {
+    const run = await nexus(['plan', '--repo', 'examples/quickstart', '--offline', '--diff', '--json'])
+    expect(run.exitCode).toBe(0)
+    const plan = JSON.parse(run.stdout)
+    const wg0 = plan.nodes[0].artifacts.find((a: {address: string}) => a.address === 'node.gw-1/wireguard/wg0')
+    expect(wg0.diff).toMatch(/^--- \/dev\/null\n\+\+\+ rendered:\/etc\/wireguard\/wg0\.conf\n@@ -0,0 \+1,\d+ @@\n/)
+    expect(wg0.diff).toMatch(/\+PrivateKey = \(sensitive [0-9a-f]{8}\)\n/)
+    const xray = plan.nodes[0].artifacts.find((a: {address: string}) => a.address === 'node.gw-1/xray')
+    expect(xray.diff).toMatch(/"privateKey": "\(sensitive [0-9a-f]{8}\)"/)
+    expect(xray.diff).not.toMatch(/"id": "[0-9a-f]{8}-/)
+  })
+})
