@@ -403,7 +403,7 @@ function checkedKey(node: Node, line: string, source: 'ssh.hostKey' | 'state'): 
       : `the host key recorded in state for node ${node.name} is not a valid public key`,
     source === 'ssh.hostKey'
       ? 'copy the key from the node: the second and third fields of /etc/ssh/ssh_host_ed25519_key.pub'
-      : `remove the recorded host key of node ${node.name} from state; it is recorded again on the next connection`,
+      : `run \`nexus node forget-host-key ${node.name}\`; the key is recorded again on the next connection`,
   )
 }
 
@@ -412,7 +412,7 @@ function hostKeyChanged(node: Node, expected: HostKey, presented: HostKey, sourc
   const remedy =
     source === 'pinned'
       ? `update ssh.hostKey of node ${node.name}`
-      : `remove the host key recorded in state for node ${node.name} (or pin the new one as ssh.hostKey)`
+      : `run \`nexus node forget-host-key ${node.name}\` (or pin the new key as ssh.hostKey)`
   return new NexusError(
     'host_key_changed',
     `the host key of node ${node.name} (${node.ssh.host}:${node.ssh.port}) changed: expected ${expected.fingerprint} (${expected.type}, ${where}), the node presented ${presented.fingerprint} (${presented.type}); nothing was run`,
@@ -504,7 +504,7 @@ function connectError(
       return new NexusError(
         'host_key_changed',
         `node ${node.name} (${node.ssh.host}:${node.ssh.port}) no longer offers a ${expected.type} host key; expected ${expected.fingerprint}; nothing was run`,
-        `if the node's host keys were replaced on purpose, check them with \`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub\` on the node and update ssh.hostKey or the key recorded in state for node ${node.name}`,
+        `if the node's host keys were replaced on purpose, check them with \`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub\` on the node and update ssh.hostKey or run \`nexus node forget-host-key ${node.name}\``,
       )
     }
     return new NexusError(

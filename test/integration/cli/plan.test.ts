@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {migrate} from '../../../src/state/migrations.js'
+import {openState, stateLocation} from '../../../src/state/open.js'
 import {openPgDriver} from '../../../src/state/pg-driver.js'
 import {SecretBox} from '../../../src/state/secret-box.js'
 import {ANSI, exampleCopy, nexus, STACK_FRAME} from '../../helpers/cli.js'
@@ -76,6 +77,20 @@ describe('nexus plan on the embedded state', () => {
     expect(run.exitCode).toBe(1)
     expect(run.stdout).toContain('User zed: Tariff "gold" is not declared')
     expect(run.stdout + run.stderr).not.toMatch(STACK_FRAME)
+  })
+})
+
+describe('nexus plan on an existing embedded state', () => {
+  it.each(['quickstart', 'fleet'])('plans examples/%s against PGlite', async (example) => {
+    const repo = exampleCopy(example, join(tmp.path, `pglite-${example}`))
+    const store = await openState(stateLocation(repo, {}), {mode: 'write', env: {}})
+    await store?.close()
+    const run = await nexus(['plan', '--repo', repo, '--offline', '--json'])
+    expect(run.stderr).toBe('')
+    expect(run.exitCode).toBe(0)
+    const plan = JSON.parse(run.stdout)
+    expect(plan.state).toMatchObject({kind: 'pglite', serial: 0})
+    expect(plan.summary.create).toBeGreaterThan(20)
   })
 })
 

@@ -136,7 +136,7 @@ describe('SshTransport', () => {
     expect(error.message).toContain(`expected ${await fingerprint(a)}`)
     expect(error.message).toContain(`presented ${await fingerprint(b)}`)
     expect(error.message).toContain('recorded on the first connection')
-    expect(error.hint).toMatch(/remove the host key recorded in state for node gw-1/)
+    expect(error.hint).toMatch(/run `nexus node forget-host-key gw-1`/)
     expect(hostKeys.entries()).toEqual({'gw-1': a.hostKey})
     expect(accepted(b)).toBe(before)
   })
