@@ -30,20 +30,14 @@ export function wireguardInterfaceSection(content: string): string {
 }
 
 /**
- * The xray config without what xray's API can change live: every inbound's
- * clients (HandlerService) and the user lists of routing rules
- * (RoutingService). A change in what remains needs an xray restart.
+ * The xray config without its inbounds' clients, which xray's API can add and
+ * remove live. Anything else that differs, the routing rules' user lists
+ * included, needs an xray restart.
  */
 export function xrayBase(content: string): string {
-  const config = JSON.parse(content) as {
-    inbounds?: {settings?: {clients?: unknown[]}}[]
-    routing?: {rules?: {user?: unknown}[]}
-  }
+  const config = JSON.parse(content) as {inbounds?: {settings?: {clients?: unknown[]}}[]}
   for (const inbound of config.inbounds ?? []) {
     if (inbound.settings?.clients) inbound.settings.clients = []
-  }
-  for (const rule of config.routing?.rules ?? []) {
-    if (rule.user !== undefined) rule.user = []
   }
   return JSON.stringify(config)
 }

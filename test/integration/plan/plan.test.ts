@@ -146,7 +146,7 @@ describe.each(stateDriverCases())('plan on $name', (driverCase) => {
     expect((await plan(store)).plan.has_changes).toBe(false)
   })
 
-  it('shows one changed user with its fields, and a live xray user change', async () => {
+  it('shows one changed user with its fields; joining the wiki ACL restarts xray', async () => {
     const {store, observations} = await converged()
     const files = quickstart()
     files['users/bob.yaml'] = (files['users/bob.yaml'] as string).replace('tariff: basic', 'tariff: pro')
@@ -157,10 +157,20 @@ describe.each(stateDriverCases())('plan on $name', (driverCase) => {
       action: 'update',
       reason: 'restarted',
     })
-    // pro adds vless: bob joins the xray users live; his WireGuard peer stays as it is.
+    // pro adds vless, and bob (staff) joins the wiki's xray routing rule: a base change, so a restart.
+    expect(artifacts(result)).toEqual(['update node.gw-1/xray xray_restart'])
+    expect(result.plan.nodes[0]?.artifacts[0]).toMatchObject({reason: 'config_changed', disruptive: true})
+    expect(result.plan.nodes[0]?.revision).toEqual({from: 1, to: 2})
+  })
+
+  it('adds a user without ACLs to xray live, through its API', async () => {
+    const {store, observations} = await converged()
+    const files = quickstart()
+    files['users/dave.yaml'] = 'apiVersion: nexus/v1\nkind: User\nname: dave\ntariff: pro\n'
+    const result = await plan(store, {files, readings: observed(observations)})
+    expect(addresses(result)).toEqual(['create user.dave', 'create link.dave/default', 'create subscription.dave'])
     expect(artifacts(result)).toEqual(['update node.gw-1/xray xray_api'])
     expect(result.plan.nodes[0]?.artifacts[0]).toMatchObject({reason: 'users_changed', disruptive: false})
-    expect(result.plan.nodes[0]?.revision).toEqual({from: 1, to: 2})
   })
 
   it('expires a tariff by time and takes the user off the node without dropping other sessions', async () => {
