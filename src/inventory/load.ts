@@ -6,6 +6,7 @@
 import {API_VERSION, KINDS, type Kind, SCHEMAS} from '../model/declarations.js'
 import type {Desired} from '../model/desired.js'
 import {closest} from '../model/names.js'
+import {checkReloadCommands} from './checks/commands.js'
 import {createCheckContext} from './checks/context.js'
 import {checkInterfaces, checkPeers, checkPorts} from './checks/network.js'
 import {checkDeviceQuota, checkPeerAccess, checkRules, checkServices, checkTariffs} from './checks/policy.js'
@@ -51,6 +52,7 @@ const CHECKS = [
   checkPeerAccess,
   checkRules,
   checkServices,
+  checkReloadCommands,
 ]
 
 export function loadInventory(files: readonly SourceFile[], options: LoadOptions = {}): Inventory {

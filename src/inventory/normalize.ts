@@ -53,6 +53,8 @@ export const DEFAULTS = {
   },
   reload: {
     wireguard: 'wg syncconf {iface} {stripped}',
+    wireguardRestart: 'systemctl restart wg-quick@{iface}',
+    wireguardDown: 'systemctl stop wg-quick@{iface}',
     nftables: 'nft -f {file}',
     xray: 'systemctl restart xray',
     dnsmasq: 'systemctl restart dnsmasq',

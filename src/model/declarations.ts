@@ -398,7 +398,9 @@ export const NodeSchema = z
       .meta({description: 'Where files go on the node (defaults suit a systemd host)'}),
     reload: z
       .strictObject({
-        wireguard: z.string().optional(),
+        wireguard: z.string().optional().meta({description: 'Applies peer changes without dropping sessions'}),
+        wireguardRestart: z.string().optional().meta({description: 'Restarts (or first brings up) an interface'}),
+        wireguardDown: z.string().optional().meta({description: 'Takes down an interface that is no longer declared'}),
         nftables: z.string().optional(),
         xray: z.string().optional(),
         dnsmasq: z.string().optional(),

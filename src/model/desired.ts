@@ -173,7 +173,12 @@ export interface NodePaths {
 }
 
 export interface NodeReload {
+  /** Peer changes, without dropping sessions (`wg syncconf`). */
   readonly wireguard: string
+  /** Address, port or key changes, and first start. */
+  readonly wireguardRestart: string
+  /** An interface no longer declared. */
+  readonly wireguardDown: string
   readonly nftables: string
   readonly xray: string
   readonly dnsmasq: string

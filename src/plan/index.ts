@@ -11,6 +11,8 @@ import type {RenderedFile} from '../render/types.js'
 import type {StateSnapshot} from '../state/store.js'
 import {type ExpectedPeer, type NodeReading, planNode} from './node-plan.js'
 import {type GeneratedValues, planState, type StatePlan} from './state-plan.js'
+
+export type {GeneratedValues}
 import {type Change, type NodePlan, PLAN_FORMAT_VERSION, type Plan, type PlanSummary} from './types.js'
 
 export interface PlanInput {

@@ -23,6 +23,7 @@ const TABLES: readonly {name: string; orderBy: string; sequence?: string}[] = [
   {name: 'usage_totals', orderBy: 'user_name, node, day'},
   {name: 'applies', orderBy: 'id', sequence: 'id'},
   {name: 'node_revisions', orderBy: 'node, revision'},
+  {name: 'node_revision_files', orderBy: 'node, revision, path'},
   {name: 'audit_log', orderBy: 'id', sequence: 'id'},
   {name: 'host_keys', orderBy: 'node'},
   {name: 'objects', orderBy: 'kind, name'},

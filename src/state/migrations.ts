@@ -158,6 +158,26 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'lease ids and revision contents',
+    sql: `
+      -- Each lease gets an id, for \`nexus lock release ID\`.
+      alter table apply_lock add column holder_id text not null default '';
+
+      -- The files of recent node revisions, for \`nexus rollback\`: gzip, then sealed (they hold private keys).
+      create table node_revision_files (
+        node text not null,
+        revision int not null,
+        path text not null,
+        kind text not null,
+        mode int not null,
+        content_sealed text not null,
+        primary key (node, revision, path),
+        foreign key (node, revision) references node_revisions (node, revision) on delete cascade
+      );
+    `,
+  },
 ]
 
 /** A fixed key for the migration advisory lock ("nexus" in ASCII). */

@@ -4,6 +4,8 @@
  * writes happen in one transaction that bumps the state serial, optionally
  * only if the serial is still what a plan saw (compare-and-swap).
  */
+import {gunzipSync, gzipSync} from 'node:zlib'
+
 import {NexusError} from '../errors.js'
 import type {SubscriptionRecord} from '../model/subscription.js'
 import type {SqlDriver, SqlExecutor} from './driver.js'
@@ -68,6 +70,13 @@ export interface StateWrite {
   /** Last-applied declarations, upserted by kind and name. */
   readonly objects?: readonly {kind: string; name: string; spec: unknown}[]
   readonly deleteObjects?: readonly {kind: string; name: string}[]
+}
+
+export interface RevisionFile {
+  readonly path: string
+  readonly kind: string
+  readonly mode: number
+  readonly content: string
 }
 
 export const secretKey = (scope: string, name: string): string => `${scope}/${name}`
@@ -281,7 +290,15 @@ export class StateStore {
     })
   }
 
-  async recordRevision(revision: Omit<StoredRevision, 'createdAt'> & {applyId?: number}): Promise<void> {
+  async recordRevision(
+    revision: Omit<StoredRevision, 'createdAt'> & {
+      applyId?: number
+      /** The deployed files, kept (sealed) for rollback; the newest `keep` revisions per node keep theirs. */
+      files?: readonly RevisionFile[]
+      keep?: number
+    },
+  ): Promise<void> {
+    const box = revision.files && revision.files.length > 0 ? this.requireBox() : undefined
     await this.driver.transaction(async (tx) => {
       await tx.query(
         `insert into node_revisions (node, revision, apply_id, hashes, git_commit, actor, result)
@@ -296,8 +313,114 @@ export class StateStore {
           revision.result,
         ],
       )
+      for (const file of revision.files ?? []) {
+        const context = `revision/${revision.node}/${revision.revision}/${file.path}`
+        await tx.query(
+          'insert into node_revision_files (node, revision, path, kind, mode, content_sealed) values ($1, $2, $3, $4, $5, $6)',
+          [
+            revision.node,
+            revision.revision,
+            file.path,
+            file.kind,
+            file.mode,
+            box!.seal(gzipSync(file.content).toString('base64'), context),
+          ],
+        )
+      }
+      if (revision.files && revision.keep !== undefined) {
+        await tx.query(
+          `delete from node_revision_files where node = $1 and revision <= (
+             select coalesce(max(revision), 0) from node_revisions where node = $1) - $2`,
+          [revision.node, revision.keep],
+        )
+      }
       await tx.query('update state_meta set serial = serial + 1 where id = 1')
     })
+  }
+
+  /** The files a revision deployed, when still kept. */
+  async revisionFiles(node: string, revision: number): Promise<RevisionFile[]> {
+    const rows = await this.driver.query<{path: string; kind: string; mode: number; content_sealed: string}>(
+      'select path, kind, mode, content_sealed from node_revision_files where node = $1 and revision = $2 order by path',
+      [node, revision],
+    )
+    if (rows.length === 0) return []
+    const box = this.requireBox()
+    return rows.map((row) => ({
+      path: row.path,
+      kind: row.kind,
+      mode: Number(row.mode),
+      content: gunzipSync(
+        Buffer.from(box.open(row.content_sealed, `revision/${node}/${revision}/${row.path}`), 'base64'),
+      ).toString('utf8'),
+    }))
+  }
+
+  /** Every revision, newest first, optionally of one node. */
+  async revisions(node?: string): Promise<StoredRevision[]> {
+    const rows = await this.driver.query<{
+      node: string
+      revision: number
+      hashes: Record<string, string> | string
+      git_commit: string | null
+      actor: string
+      created_at: Date | string
+      result: string
+    }>(
+      `select node, revision, hashes, git_commit, actor, created_at, result from node_revisions
+       ${node === undefined ? '' : 'where node = $1'} order by created_at desc, node, revision desc`,
+      node === undefined ? [] : [node],
+    )
+    return rows.map((row) => ({
+      node: row.node,
+      revision: Number(row.revision),
+      hashes: typeof row.hashes === 'string' ? (JSON.parse(row.hashes) as Record<string, string>) : row.hashes,
+      ...(row.git_commit === null ? {} : {gitCommit: row.git_commit}),
+      actor: row.actor,
+      createdAt: new Date(row.created_at),
+      result: row.result,
+    }))
+  }
+
+  async startApply(entry: {
+    gitCommit: string | null
+    actor: string
+    host: string
+    ciRun: string | null
+  }): Promise<number> {
+    const [row] = await this.driver.query<{id: string | number}>(
+      'insert into applies (git_commit, actor, host, ci_run) values ($1, $2, $3, $4) returning id',
+      [entry.gitCommit, entry.actor, entry.host, entry.ciRun],
+    )
+    return Number(row?.id)
+  }
+
+  async finishApply(id: number, result: string, summary: unknown): Promise<void> {
+    await this.driver.query('update applies set finished_at = now(), result = $2, summary = $3 where id = $1', [
+      id,
+      result,
+      JSON.stringify(summary),
+    ])
+  }
+
+  /** The last apply that touched each node, for `nexus status`. */
+  async lastApplies(): Promise<
+    {id: number; startedAt: Date; finishedAt: Date | null; result: string; actor: string}[]
+  > {
+    const rows = await this.driver.query<{
+      id: string | number
+      started_at: Date | string
+      finished_at: Date | string | null
+      result: string
+      actor: string
+    }>('select id, started_at, finished_at, result, actor from applies order by id desc limit 20')
+    return rows.map((row) => ({
+      id: Number(row.id),
+      startedAt: new Date(row.started_at),
+      finishedAt: row.finished_at === null ? null : new Date(row.finished_at),
+      result: row.result,
+      actor: row.actor,
+    }))
   }
 
   /** Public values of stored secrets (gateway public keys), by `scope/name`: readable without the key. */

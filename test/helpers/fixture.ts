@@ -146,6 +146,8 @@ export const node: Node = {
   },
   reload: {
     wireguard: 'wg syncconf {iface} {file}',
+    wireguardRestart: 'systemctl restart wg-quick@{iface}',
+    wireguardDown: 'systemctl stop wg-quick@{iface}',
     nftables: 'nft -f {file}',
     xray: 'systemctl restart xray',
     dnsmasq: 'systemctl restart dnsmasq',

@@ -323,3 +323,16 @@ describe('rule and routing values', () => {
     expect(loadWith({'nodes/gw-1.yaml': node('["fd20::53#5353", "9.9.9.9#9953", 1.1.1.1]')}).diagnostics).toEqual([])
   })
 })
+
+describe('reload commands', () => {
+  it('accepts the placeholders apply fills in, and names an unknown one', () => {
+    const node = (reload: string) => `${BASE['nodes/gw-1.yaml']}reload:\n${reload}`
+    expect(
+      loadWith({'nodes/gw-1.yaml': node('  wireguard: wg syncconf {iface} {stripped}\n  nftables: nft -f {file}\n')})
+        .diagnostics,
+    ).toEqual([])
+    const d = only(loadWith({'nodes/gw-1.yaml': node('  nftables: nft -f {path}\n')}), 'unknown_placeholder')
+    expect(d.message).toBe('Node gw-1: reload.nftables uses {path}, which apply does not fill in')
+    expect(d.hint).toBe('use {file}')
+  })
+})

@@ -1,0 +1,491 @@
+/**
+ * One node's part of an apply (design.md §4, perf-reliability.md §7.5):
+ * upload to staging paths, check with the node's own tools, swap atomically
+ * keeping the previous files, activate each artifact the cheapest safe way,
+ * confirm a new firewall over a fresh SSH connection, then read the node back.
+ * Any failure after the swap puts the previous files back and reloads them.
+ */
+import {wireguardPublicKey} from '../crypto/keys.js'
+import {NexusError} from '../errors.js'
+import type {Node} from '../model/desired.js'
+import {emailSetHash, peerSetHash, sha256} from '../plan/hashes.js'
+import {artifactHashes, observedHashes} from '../plan/node-plan.js'
+import type {ArtifactChange} from '../plan/types.js'
+import type {RenderedFile} from '../render/types.js'
+import type {NodeObservation} from '../transport/observation.js'
+import {observeNode} from '../transport/observe.js'
+import {readRemoteFiles} from '../transport/read-files.js'
+import {sh} from '../transport/shell.js'
+import type {NodeConnection} from '../transport/types.js'
+import {
+  armWatchdogScript,
+  type CheckSpec,
+  checkScript,
+  discardStagedScript,
+  disarmWatchdogScript,
+  fillCommand,
+  markerScript,
+  parseChecks,
+  previous,
+  restoreScript,
+  swapScript,
+  uploadScript,
+  wireguardCommand,
+} from './remote.js'
+
+export type NodeStep = 'upload' | 'check' | 'swap' | 'activate' | 'confirm' | 'verify' | 'rollback'
+
+export interface NodeApplyInput {
+  readonly node: Node
+  readonly connection: NodeConnection
+  /** A new SSH connection, for confirming a firewall change. */
+  readonly reconnect: () => Promise<NodeConnection>
+  readonly artifacts: readonly ArtifactChange[]
+  /** The node's rendered files (those with a target). */
+  readonly files: readonly RenderedFile[]
+  readonly revision: number
+  readonly commit: string | null
+  readonly confirmTimeoutSec: number
+  readonly progress: (step: NodeStep, status: 'started' | 'done' | 'skipped', detail?: string) => void
+  /** Set on SIGINT: nodes not yet swapped stop; swapped ones finish. */
+  readonly interrupted: () => boolean
+  readonly now: Date
+}
+
+export type NodeApplyOutcome =
+  | {
+      readonly status: 'verified' | 'diverged'
+      readonly hashes: Record<string, string>
+      readonly divergences: readonly string[]
+      readonly notes: readonly string[]
+    }
+  | {
+      readonly status: 'failed'
+      readonly step: NodeStep
+      readonly error: {readonly code: string; readonly message: string}
+      readonly rolledBack: boolean
+      readonly notes: readonly string[]
+    }
+
+const ORDER = (artifact: string) =>
+  artifact.startsWith('wireguard/') ? 0 : artifact === 'nftables' ? 1 : artifact === 'xray' ? 2 : 3
+
+export async function applyNode(input: NodeApplyInput): Promise<NodeApplyOutcome> {
+  const {node, connection, progress} = input
+  const notes: string[] = []
+  const byPath = new Map(input.files.flatMap((f) => (f.target ? [[f.target.path, f] as const] : [])))
+  const artifacts = [...input.artifacts].sort((a, b) => ORDER(artifactOf(a)) - ORDER(artifactOf(b)))
+  const writes = artifacts.filter((a) => a.action !== 'delete' && a.reason !== 'live_state_drifted')
+  const removes = artifacts.filter((a) => a.action === 'delete')
+  const swapped = [...writes, ...removes].map((a) => a.path)
+  let step: NodeStep = 'upload'
+  let swappedYet = false
+
+  const fail = async (error: unknown): Promise<NodeApplyOutcome> => {
+    const problem = describeError(error)
+    let rolledBack = false
+    if (swappedYet) {
+      progress('rollback', 'started')
+      try {
+        await rollback(input, artifacts, swapped)
+        rolledBack = true
+        progress('rollback', 'done')
+      } catch (rollbackError) {
+        notes.push(`rollback failed: ${describeError(rollbackError).message}`)
+      }
+    } else {
+      await run(connection, discardStagedScript(swapped)).catch(() => {})
+    }
+    return {status: 'failed', step, error: problem, rolledBack, notes}
+  }
+
+  try {
+    // 1. Upload.
+    if (writes.length > 0) {
+      progress('upload', 'started', `${writes.length} file(s)`)
+      const upload = uploadScript(
+        writes.map((a) => {
+          const file = byPath.get(a.path)
+          if (!file) throw new Error(`bug: no rendered file for ${a.path}`)
+          return {path: a.path, content: file.content, mode: file.mode}
+        }),
+      )
+      await run(connection, upload.script, upload.stdin)
+      progress('upload', 'done')
+    }
+    // 2. Check.
+    step = 'check'
+    const checks = writes.flatMap((a): CheckSpec[] => {
+      const artifact = artifactOf(a)
+      if (artifact.startsWith('wireguard/'))
+        return [{artifact, kind: 'wireguard', path: a.path, peers: peerCount(byPath.get(a.path))}]
+      if (artifact === 'nftables') return [{artifact, kind: 'nftables', path: a.path}]
+      if (artifact === 'xray') return [{artifact, kind: 'xray', path: a.path}]
+      return [{artifact, kind: 'dns', path: a.path}]
+    })
+    if (checks.length > 0) {
+      progress('check', 'started')
+      const outcomes = parseChecks((await connection.exec(checkScript(checks))).stdout, checks)
+      const failed = outcomes.filter((o) => o.status === 'failed')
+      for (const skipped of outcomes.filter((o) => o.status === 'skipped')) {
+        notes.push(`${skipped.artifact}: not checked on the node (its tool is not installed)`)
+      }
+      if (failed.length > 0) {
+        throw new NexusError(
+          'check_failed',
+          failed.map((o) => `${o.artifact}: ${o.detail || 'rejected'}`).join('; '),
+          'the previous files stay in place; fix the declaration or the node and apply again',
+        )
+      }
+      progress('check', 'done')
+    }
+    if (input.interrupted()) throw new NexusError('interrupted', 'interrupted before the files were swapped')
+
+    // 3. Swap.
+    step = 'swap'
+    if (swapped.length > 0) {
+      progress('swap', 'started')
+      swappedYet = true
+      await run(
+        connection,
+        swapScript(
+          writes.map((a) => a.path),
+          removes.map((a) => a.path),
+        ),
+      )
+      progress('swap', 'done')
+    }
+
+    // 4. Activate, 5. confirm the firewall.
+    step = 'activate'
+    progress('activate', 'started')
+    for (const artifact of artifacts) {
+      const name = artifactOf(artifact)
+      if (name === 'nftables' && artifact.action !== 'delete') {
+        step = 'confirm'
+        await activateFirewall(input, artifact)
+        step = 'activate'
+        continue
+      }
+      const note = await activate(input, artifact, byPath.get(artifact.path))
+      if (note) notes.push(note)
+    }
+    progress('activate', 'done')
+
+    // The revision marker, then read the node back.
+    await runWith(
+      connection,
+      markerScript(node, {
+        revision: input.revision,
+        commit: input.commit,
+        appliedAt: input.now.toISOString(),
+        files: Object.fromEntries(input.files.flatMap((f) => (f.target ? [[f.target.path, sha256(f.content)]] : []))),
+      }),
+    )
+    step = 'verify'
+    progress('verify', 'started')
+    const observation = await observeNode(connection, node)
+    const divergences = verify(input.files, observation)
+    progress('verify', 'done', divergences.length === 0 ? 'verified' : `${divergences.length} difference(s)`)
+    return {
+      status: divergences.length === 0 ? 'verified' : 'diverged',
+      hashes: {...artifactHashes(input.files), ...observedHashes(observation)},
+      divergences,
+      notes,
+    }
+  } catch (error) {
+    return fail(error)
+  }
+}
+
+function artifactOf(change: ArtifactChange): string {
+  return change.address.slice(`node.${change.node}/`.length)
+}
+
+function peerCount(file: RenderedFile | undefined): number {
+  return file?.content.match(/^\[Peer\]$/gm)?.length ?? 0
+}
+
+async function run(connection: NodeConnection, script: string, stdin?: string): Promise<string> {
+  const result = await connection.exec(script, stdin === undefined ? {} : {stdin})
+  if (result.exitCode !== 0) {
+    throw new NexusError(
+      'remote_command_failed',
+      `${firstLine(script)} failed on node ${connection.node} (exit ${result.exitCode ?? result.signal}): ${lastLines(result.stderr || result.stdout)}`,
+    )
+  }
+  return result.stdout
+}
+
+async function runWith(connection: NodeConnection, command: {script: string; stdin: string}): Promise<string> {
+  return run(connection, command.script, command.stdin)
+}
+
+/** Runs a reload command; its failure is the apply's failure (then rolled back). */
+async function reload(connection: NodeConnection, what: string, command: string): Promise<void> {
+  const result = await connection.exec(command)
+  if (result.exitCode !== 0) {
+    throw new NexusError(
+      'reload_failed',
+      `${what} on node ${connection.node} failed (exit ${result.exitCode ?? result.signal}): ${lastLines(result.stderr || result.stdout)}`,
+      'the previous files were put back and reloaded; fix the node or its reload command and apply again',
+    )
+  }
+}
+
+async function activate(
+  input: NodeApplyInput,
+  change: ArtifactChange,
+  file: RenderedFile | undefined,
+): Promise<string | undefined> {
+  const {node, connection} = input
+  const artifact = artifactOf(change)
+  if (artifact.startsWith('wireguard/')) {
+    const iface = artifact.slice('wireguard/'.length)
+    if (change.action === 'delete') {
+      await reload(
+        connection,
+        `taking down ${iface}`,
+        fillCommand(node.reload.wireguardDown, {iface, file: change.path}),
+      )
+      return undefined
+    }
+    // `wg syncconf` of a peerless file wipes the interface's key and peers (perf-reliability.md §0): restart instead.
+    const restart = change.effect === 'interface_restart' || peerCount(file) === 0
+    const command = restart
+      ? fillCommand(node.reload.wireguardRestart, {iface, file: change.path})
+      : wireguardCommand(node.reload.wireguard, iface, change.path)
+    await reload(connection, restart ? `restarting ${iface}` : `syncing ${iface}`, command)
+    return restart && change.effect === 'wg_syncconf'
+      ? `${iface}: restarted instead of synced (no peers left)`
+      : undefined
+  }
+  if (artifact === 'nftables') {
+    // A deleted table file: load nothing new; the table stays until the node is reconfigured.
+    return 'nftables: the rules file was removed; the loaded table is left as it is'
+  }
+  if (artifact === 'xray') {
+    if (change.action === 'delete') return 'xray: its config was removed; xray itself was left alone'
+    if (change.effect === 'xray_api') {
+      const applied = await updateXrayUsers(input, change, file)
+      if (applied) return undefined
+      await reload(connection, 'restarting xray', fillCommand(node.reload.xray, {file: change.path}))
+      return 'xray: restarted (its API could not apply the user changes)'
+    }
+    await reload(connection, 'restarting xray', fillCommand(node.reload.xray, {file: change.path}))
+    return undefined
+  }
+  await reload(connection, 'restarting dnsmasq', fillCommand(node.reload.dnsmasq, {file: change.path}))
+  return undefined
+}
+
+/**
+ * Loads the new ruleset under a watchdog that restores the previous one, and
+ * confirms over a NEW SSH connection: an established session survives rules
+ * that block new ones, so only a fresh login proves Nexus can still get in.
+ */
+async function activateFirewall(input: NodeApplyInput, change: ArtifactChange): Promise<void> {
+  const {node, connection, progress} = input
+  progress('confirm', 'started', `watchdog ${input.confirmTimeoutSec}s`)
+  await run(connection, armWatchdogScript(node, input.confirmTimeoutSec))
+  await reload(connection, 'loading the nftables ruleset', fillCommand(node.reload.nftables, {file: change.path}))
+  let fresh: NodeConnection | undefined
+  try {
+    fresh = await input.reconnect()
+    const answer = (await run(fresh, disarmWatchdogScript(node))).trim()
+    if (answer !== 'confirmed') {
+      throw new NexusError(
+        'confirm_expired',
+        `the firewall watchdog on ${node.name} fired before the change was confirmed`,
+      )
+    }
+  } catch (error) {
+    if (error instanceof NexusError && error.code === 'confirm_expired') throw error
+    throw new NexusError(
+      'confirm_failed',
+      `after loading the new firewall, a new SSH connection to ${node.name} failed (${describeError(error).message}); the watchdog restores the previous ruleset`,
+      'check the rules that apply to SSH; nexus always accepts ssh.port first, so look at the node itself',
+    )
+  } finally {
+    await fresh?.close()
+  }
+  progress('confirm', 'done')
+}
+
+interface XrayConfigJson {
+  readonly inbounds?: readonly {tag?: string; settings?: {clients?: {email?: string}[]}}[]
+  readonly api?: unknown
+}
+
+/**
+ * Adds and removes xray clients live through its API (HandlerService),
+ * comparing the previous config with the new one. False when the API is not
+ * there or refuses: the caller restarts xray instead.
+ */
+async function updateXrayUsers(
+  input: NodeApplyInput,
+  change: ArtifactChange,
+  file: RenderedFile | undefined,
+): Promise<boolean> {
+  const {node, connection} = input
+  const apiPort = node.xray?.apiPort
+  if (!file || apiPort === undefined) return false
+  const before = (await readRemoteFiles(connection, [previous(change.path)])).get(previous(change.path))
+  if (!before) return false
+  const old = parseXray(before)
+  const next = parseXray(file.content)
+  if (!old || !next) return false
+  const server = `--server=127.0.0.1:${apiPort}`
+  const commands: string[] = []
+  const additions: {tag: string; protocol?: string; settings: {clients: unknown[]}}[] = []
+  for (const inbound of next.inbounds ?? []) {
+    if (!inbound.tag || inbound.tag === 'api-in') continue
+    const previousInbound = old.inbounds?.find((i) => i.tag === inbound.tag)
+    const had = new Map((previousInbound?.settings?.clients ?? []).map((c) => [c.email, c]))
+    const has = new Map((inbound.settings?.clients ?? []).map((c) => [c.email, c]))
+    const removed = [...had.keys()].filter((email) => email && !has.has(email)) as string[]
+    const changed = [...has].filter(
+      ([email, client]) => had.has(email) && JSON.stringify(had.get(email)) !== JSON.stringify(client),
+    )
+    const added = [...has].filter(([email]) => !had.has(email)).map(([, client]) => client)
+    const gone = [...removed, ...changed.map(([email]) => email as string)]
+    if (gone.length > 0) commands.push(sh`xray api rmu ${server} ${`-tag=${inbound.tag}`} ${gone}`)
+    const toAdd = [...added, ...changed.map(([, client]) => client)]
+    if (toAdd.length > 0)
+      additions.push({...inbound, tag: inbound.tag, settings: {...inbound.settings, clients: toAdd}})
+  }
+  const addFile = `${change.path}.nexus-adu.json`
+  const script = [
+    'set -eu',
+    'command -v xray >/dev/null 2>&1',
+    ...commands,
+    ...(additions.length > 0
+      ? [
+          sh`head -c ${Buffer.byteLength(JSON.stringify({inbounds: additions}))} > ${addFile}`,
+          sh`xray api adu ${server} ${addFile}`,
+          sh`rm -f -- ${addFile}`,
+        ]
+      : []),
+  ].join('\n')
+  const result = await connection.exec(
+    script,
+    additions.length > 0 ? {stdin: JSON.stringify({inbounds: additions})} : {},
+  )
+  return result.exitCode === 0
+}
+
+function parseXray(text: string): XrayConfigJson | undefined {
+  try {
+    return JSON.parse(text) as XrayConfigJson
+  } catch {
+    return undefined
+  }
+}
+
+/** Puts the previous files back and reloads them, the firewall without a watchdog (it is the known-good one). */
+async function rollback(
+  input: NodeApplyInput,
+  artifacts: readonly ArtifactChange[],
+  paths: readonly string[],
+): Promise<void> {
+  const {node, connection} = input
+  // A watchdog still waiting would later load a previous file that is no longer there.
+  await run(connection, disarmWatchdogScript(node)).catch(() => {})
+  await run(connection, restoreScript(paths))
+  const problems: string[] = []
+  for (const change of artifacts) {
+    const artifact = artifactOf(change)
+    try {
+      if (artifact.startsWith('wireguard/')) {
+        const iface = artifact.slice('wireguard/'.length)
+        const command =
+          change.action === 'create'
+            ? fillCommand(node.reload.wireguardDown, {iface, file: change.path})
+            : fillCommand(node.reload.wireguardRestart, {iface, file: change.path})
+        await reload(connection, `restoring ${iface}`, command)
+      } else if (artifact === 'nftables') {
+        const command =
+          change.action === 'create'
+            ? 'nft delete table inet nexus 2>/dev/null || true'
+            : fillCommand(node.reload.nftables, {file: change.path})
+        await reload(connection, 'restoring the nftables ruleset', command)
+      } else if (artifact === 'xray') {
+        if (change.action !== 'create')
+          await reload(connection, 'restoring xray', fillCommand(node.reload.xray, {file: change.path}))
+      } else {
+        await reload(connection, 'restoring dnsmasq', fillCommand(node.reload.dnsmasq, {file: change.path}))
+      }
+    } catch (error) {
+      problems.push(describeError(error).message)
+    }
+  }
+  if (problems.length > 0) throw new NexusError('rollback_failed', problems.join('; '))
+}
+
+/** What the node reports against what was rendered: files, WireGuard peers and key, the table, xray users. */
+export function verify(files: readonly RenderedFile[], observation: NodeObservation): string[] {
+  const problems: string[] = []
+  for (const file of files) {
+    if (!file.target) continue
+    const seen = observation.files[file.target.path]
+    if (seen?.state !== 'present' || seen.sha256 !== sha256(file.content)) {
+      problems.push(`${file.target.path}: ${seen?.state === 'present' ? 'content differs' : 'missing'}`)
+    }
+    if (file.kind === 'wireguard') {
+      const iface = file.target.artifact.slice('wireguard/'.length)
+      const wg = observation.wireguard[iface]
+      if (wg?.state !== 'present') {
+        problems.push(`${iface}: the interface is ${wg?.state ?? 'unknown'}`)
+        continue
+      }
+      const privateKey = /^PrivateKey = (.+)$/m.exec(file.content)?.[1]
+      if (privateKey && wg.dump.publicKey !== wireguardPublicKey(privateKey))
+        problems.push(`${iface}: runs another key`)
+      if (wg.dump.peers.length > 0 || peerCount(file) > 0) {
+        if (peerSetHash(wg.dump.peers) !== peerSetHash(renderedPeers(file.content)))
+          problems.push(`${iface}: peers differ`)
+      }
+    }
+    if (file.kind === 'nftables' && observation.nftables.state !== 'present') {
+      problems.push(`table inet nexus: ${observation.nftables.state}`)
+    }
+    if (file.kind === 'xray') {
+      const config = parseXray(file.content)
+      for (const inbound of config?.inbounds ?? []) {
+        if (!inbound.tag || inbound.tag === 'api-in') continue
+        const users = observation.xray[inbound.tag]
+        if (users?.state !== 'available') continue
+        const expected = (inbound.settings?.clients ?? []).flatMap((c) => (c.email ? [c.email] : []))
+        if (emailSetHash(users.emails) !== emailSetHash(expected)) problems.push(`xray ${inbound.tag}: users differ`)
+      }
+    }
+  }
+  return problems
+}
+
+function renderedPeers(content: string): {publicKey: string; allowedIPs: string[]}[] {
+  return content
+    .split(/^\[Peer\]$/m)
+    .slice(1)
+    .map((section) => ({
+      publicKey: /^PublicKey = (.+)$/m.exec(section)?.[1] ?? '',
+      allowedIPs: (/^AllowedIPs = (.+)$/m.exec(section)?.[1] ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    }))
+}
+
+function describeError(error: unknown): {code: string; message: string} {
+  if (error instanceof NexusError) return {code: error.code, message: error.message}
+  return {code: 'internal_error', message: error instanceof Error ? error.message : String(error)}
+}
+
+function firstLine(text: string): string {
+  return (text.split('\n').find((line) => line.trim() !== '' && !line.startsWith('set ')) ?? text).slice(0, 80)
+}
+
+function lastLines(text: string): string {
+  const lines = text.trim().split('\n').filter(Boolean)
+  return lines.slice(-3).join(' | ') || '(no output)'
+}

@@ -1,0 +1,236 @@
+/**
+ * The bash scripts apply runs on a node, built from fixed text and quoted
+ * values only (transport/shell.ts), and the parsing of what they print.
+ * Pure. The file layout on the node, for a managed file P:
+ *
+ *     P.nexus-new        staged by upload, checked, then renamed to P
+ *     P.nexus-prev       P as it was before the swap, for rollback
+ *     P.nexus-absent     P did not exist before the swap (rollback removes it)
+ *
+ * Renames stay inside P's directory, so they are atomic.
+ */
+import {posix} from 'node:path'
+
+import type {Node} from '../model/desired.js'
+import {markerPath} from '../model/node-files.js'
+import {sh, shellQuote} from '../transport/shell.js'
+
+export const staged = (path: string) => `${path}.nexus-new`
+export const previous = (path: string) => `${path}.nexus-prev`
+export const absent = (path: string) => `${path}.nexus-absent`
+
+export interface Upload {
+  readonly path: string
+  readonly content: string
+  readonly mode: number
+}
+
+/**
+ * Writes every file to its staging path in one round trip: the contents go
+ * through stdin back to back, each read with `head -c` (exact byte counts),
+ * fsynced, and renamed into place so a half-written file never has the
+ * staging name.
+ */
+export function uploadScript(uploads: readonly Upload[]): {script: string; stdin: string} {
+  const lines = ['set -eu', 'umask 077']
+  for (const upload of uploads) {
+    const target = staged(upload.path)
+    const temporary = `${target}.tmp`
+    lines.push(
+      sh`mkdir -p -- ${posix.dirname(upload.path)}`,
+      sh`head -c ${Buffer.byteLength(upload.content)} > ${temporary}`,
+      sh`chmod ${upload.mode.toString(8).padStart(4, '0')} ${temporary}`,
+      sh`sync -- ${temporary} 2>/dev/null || sync`,
+      sh`mv -f -- ${temporary} ${target}`,
+    )
+  }
+  return {script: lines.join('\n'), stdin: uploads.map((u) => u.content).join('')}
+}
+
+export type CheckKind = 'nftables' | 'dns' | 'xray' | 'wireguard'
+
+export interface CheckSpec {
+  readonly artifact: string
+  readonly kind: CheckKind
+  readonly path: string
+  /** WireGuard: the peers the file must hold. */
+  readonly peers?: number
+}
+
+export interface CheckOutcome {
+  readonly artifact: string
+  readonly status: 'ok' | 'failed' | 'skipped'
+  readonly detail: string
+}
+
+const CHECK_MARK = '@@nexus-check'
+
+/**
+ * Checks every staged file with the node's own tools where they are
+ * installed (skipped otherwise), and a WireGuard file for its private key and
+ * planned peer count: `wg syncconf` of a peerless file wipes the interface.
+ */
+export function checkScript(checks: readonly CheckSpec[]): string {
+  const lines = ['export LC_ALL=C']
+  for (const check of checks) {
+    const file = staged(check.path)
+    const mark = (status: string) => sh`echo ${`${CHECK_MARK}:${check.artifact}:`}${status}`
+    switch (check.kind) {
+      case 'nftables':
+        lines.push(
+          `if command -v nft >/dev/null 2>&1; then out=$(${sh`nft -c -f ${file}`} 2>&1) && ${mark('ok')} || { printf '%s\\n' "$out"; ${mark('failed')}; }; else ${mark('skipped')}; fi`,
+        )
+        break
+      case 'dns':
+        lines.push(
+          `if command -v dnsmasq >/dev/null 2>&1; then out=$(${sh`dnsmasq --test --conf-file=${file}`} 2>&1) && ${mark('ok')} || { printf '%s\\n' "$out"; ${mark('failed')}; }; else ${mark('skipped')}; fi`,
+        )
+        break
+      case 'xray':
+        lines.push(
+          `if command -v xray >/dev/null 2>&1; then out=$(${sh`xray run -test -c ${file}`} 2>&1) && ${mark('ok')} || { printf '%s\\n' "$out" | tail -n 5; ${mark('failed')}; }; else ${mark('skipped')}; fi`,
+        )
+        break
+      case 'wireguard':
+        lines.push(
+          `peers=$(${sh`grep -ci '^[[:space:]]*\\[peer\\][[:space:]]*$' ${file}`} || true); ` +
+            `if ! ${sh`grep -qi '^[[:space:]]*privatekey[[:space:]]*=[[:space:]]*[A-Za-z0-9+/]\\{42\\}[AEIMQUYcgkosw048]=' ${file}`}; then echo 'no valid PrivateKey'; ${mark('failed')}; ` +
+            `elif [ "$peers" != ${shellQuote(check.peers ?? 0)} ]; then echo "holds $peers peers, the plan has ${check.peers ?? 0}"; ${mark('failed')}; ` +
+            `else ${mark('ok')}; fi`,
+        )
+        break
+    }
+  }
+  return lines.join('\n')
+}
+
+export function parseChecks(stdout: string, checks: readonly CheckSpec[]): CheckOutcome[] {
+  const outcomes: CheckOutcome[] = []
+  let detail: string[] = []
+  const statuses = new Map<string, {status: CheckOutcome['status']; detail: string}>()
+  for (const line of stdout.split('\n')) {
+    const match = new RegExp(`^${CHECK_MARK}:(.+):(ok|failed|skipped)$`).exec(line)
+    if (match?.[1] && match[2]) {
+      statuses.set(match[1], {status: match[2] as CheckOutcome['status'], detail: detail.join('\n').trim()})
+      detail = []
+    } else if (line.trim() !== '') {
+      detail.push(line)
+    }
+  }
+  for (const check of checks) {
+    const found = statuses.get(check.artifact)
+    outcomes.push({
+      artifact: check.artifact,
+      status: found?.status ?? 'failed',
+      detail: found ? found.detail : 'the check did not run to its end',
+    })
+  }
+  return outcomes
+}
+
+/**
+ * Puts staged files in place, keeping what was there for rollback, and moves
+ * deleted files aside. Everything is a rename within the file's directory.
+ */
+export function swapScript(replace: readonly string[], remove: readonly string[]): string {
+  const lines = ['set -eu']
+  for (const path of replace) {
+    lines.push(
+      sh`rm -f -- ${previous(path)} ${absent(path)}`,
+      sh`if [ -e ${path} ]; then cp -p -- ${path} ${previous(path)}; else : > ${absent(path)}; fi`,
+      sh`mv -f -- ${staged(path)} ${path}`,
+    )
+  }
+  for (const path of remove) {
+    lines.push(
+      sh`rm -f -- ${previous(path)} ${absent(path)}`,
+      sh`if [ -e ${path} ]; then mv -f -- ${path} ${previous(path)}; fi`,
+    )
+  }
+  return lines.join('\n')
+}
+
+/** Undoes swapScript: the previous files back, files that did not exist removed. */
+export function restoreScript(paths: readonly string[]): string {
+  const lines = ['set -u']
+  for (const path of paths) {
+    lines.push(
+      sh`if [ -e ${previous(path)} ]; then mv -f -- ${previous(path)} ${path}; elif [ -e ${absent(path)} ]; then rm -f -- ${path} ${absent(path)}; fi`,
+      sh`rm -f -- ${staged(path)}`,
+    )
+  }
+  return lines.join('\n')
+}
+
+/** Removes staged leftovers (after a failed check nothing was swapped). */
+export function discardStagedScript(paths: readonly string[]): string {
+  return paths.map((path) => sh`rm -f -- ${staged(path)} ${`${staged(path)}.tmp`}`).join('\n')
+}
+
+/** A reload command with its placeholders replaced by quoted values. */
+export function fillCommand(template: string, values: Readonly<Record<string, string>>): string {
+  return template.replace(/\{([a-z]+)\}/g, (whole, name: string) =>
+    values[name] === undefined ? whole : shellQuote(values[name] as string),
+  )
+}
+
+/**
+ * A WireGuard reload: `{stripped}` is a temporary `wg-quick strip` of the
+ * file, removed afterwards.
+ */
+export function wireguardCommand(template: string, iface: string, path: string): string {
+  if (!template.includes('{stripped}')) return fillCommand(template, {iface, file: path})
+  return [
+    'stripped=$(mktemp)',
+    `trap 'rm -f "$stripped"' EXIT`,
+    sh`wg-quick strip ${path} > "$stripped"`,
+    fillCommand(template, {iface, file: path}).replaceAll('{stripped}', '"$stripped"'),
+  ].join('\n')
+}
+
+export const WATCHDOG_PID = (node: Node) => posix.join(node.paths.state, 'nft-watchdog.pid')
+
+/**
+ * Arms the firewall watchdog. It first saves the loaded `table inet nexus`
+ * (or its absence) as a file `nft -f` can load; unless confirmed (killed)
+ * within `seconds`, it loads that file again, putting back exactly the rules
+ * that were in force. It is detached from the SSH session, so it outlives a
+ * connection the new rules cut off.
+ */
+export function armWatchdogScript(node: Node, seconds: number): string {
+  const saved = posix.join(node.paths.state, 'nft-before.nft')
+  return [
+    'set -eu',
+    sh`mkdir -p -- ${node.paths.state}`,
+    // "table; delete table" first: loading the file replaces the table, or removes it when there was none.
+    sh`{ printf 'table inet nexus\ndelete table inet nexus\n'; nft -s list table inet nexus 2>/dev/null || true; } > ${saved}`,
+    `setsid sh -c ${shellQuote(`sleep ${seconds}; nft -f ${shellQuote(saved)}`)} </dev/null >/dev/null 2>&1 &`,
+    sh`echo $! > ${WATCHDOG_PID(node)}`,
+    'echo "$!"',
+  ].join('\n')
+}
+
+/** Confirms the new ruleset: stops the watchdog. Prints `confirmed` when it was still waiting. */
+export function disarmWatchdogScript(node: Node): string {
+  const pidFile = WATCHDOG_PID(node)
+  return [
+    sh`pid=$(cat ${pidFile} 2>/dev/null || true)`,
+    'if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then pkill -P "$pid" 2>/dev/null || true; echo confirmed; else echo expired; fi',
+    sh`rm -f -- ${pidFile}`,
+  ].join('\n')
+}
+
+export function markerScript(node: Node, marker: unknown): {script: string; stdin: string} {
+  const path = markerPath(node)
+  const content = `${JSON.stringify(marker)}\n`
+  return {
+    script: [
+      'set -eu',
+      'umask 022',
+      sh`mkdir -p -- ${posix.dirname(path)}`,
+      sh`head -c ${Buffer.byteLength(content)} > ${`${path}.tmp`}`,
+      sh`mv -f -- ${`${path}.tmp`} ${path}`,
+    ].join('\n'),
+    stdin: content,
+  }
+}

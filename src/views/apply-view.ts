@@ -1,0 +1,126 @@
+/**
+ * Apply progress, from the one event stream apply emits: listr2 in a
+ * terminal (a line per node, its current step underneath), plain lines
+ * without one, NDJSON with --json. Progress goes to stderr in the first two
+ * forms; NDJSON is the result, on stdout.
+ */
+import type {ChalkInstance} from 'chalk'
+import {Listr, type ListrTaskWrapper} from 'listr2'
+
+import type {ApplyEvent, ApplyEventSink} from '../apply/events.js'
+import type {ApplyResult} from '../apply/run.js'
+
+export interface ApplyReporter {
+  readonly sink: ApplyEventSink
+  /** Waits for the progress display to finish drawing. */
+  done(): Promise<void>
+}
+
+export function ndjsonReporter(write: (line: string) => void): ApplyReporter {
+  return {sink: (event) => write(`${JSON.stringify(event)}\n`), done: async () => {}}
+}
+
+export function plainReporter(write: (line: string) => void, s: ChalkInstance): ApplyReporter {
+  return {
+    sink: (event) => {
+      const line = plainLine(event, s)
+      if (line) write(`${line}\n`)
+    },
+    done: async () => {},
+  }
+}
+
+export function plainLine(event: ApplyEvent, s: ChalkInstance): string | undefined {
+  switch (event.type) {
+    case 'version':
+      return undefined
+    case 'apply_start':
+      return `apply ${event.apply_id}: ${event.nodes.length} node(s), commit ${event.git_commit?.slice(0, 12) ?? '(none)'}`
+    case 'node_progress':
+      return event.status === 'started'
+        ? undefined
+        : `${event.node}: ${event.step} ${event.status}${event.detail ? ` (${event.detail})` : ''}`
+    case 'node_complete': {
+      const color = event.result === 'verified' || event.result === 'unchanged' ? s.green : s.yellow
+      const notes = [...event.divergences, ...event.notes].map((n) => `\n  ${s.dim(n)}`).join('')
+      return `${event.node}: ${color(event.result)}${event.revision === null ? '' : ` at revision ${event.revision}`}${notes}`
+    }
+    case 'node_errored':
+      return `${event.node}: ${s.red('failed')} at ${event.step}: ${event.error.message}${event.rolled_back ? ' (previous files restored)' : ''}${event.notes.map((n) => `\n  ${s.dim(n)}`).join('')}`
+    case 'apply_complete':
+      return `apply ${event.result}: ${Object.entries(event.nodes)
+        .map(([node, result]) => `${node} ${result}`)
+        .join(', ')}`
+  }
+}
+
+/** listr2 with one task per node, created when the apply starts and settled by its node's last event. */
+export function listrReporter(s: ChalkInstance): ApplyReporter {
+  type Handle = {task?: ListrTaskWrapper<unknown, never, never>; resolve: () => void; reject: (error: Error) => void}
+  const handles = new Map<string, Handle>()
+  let running: Promise<unknown> = Promise.resolve()
+  const buffered: string[] = []
+  return {
+    sink: (event) => {
+      if (event.type === 'apply_start') {
+        const listr = new Listr(
+          event.nodes.map((node) => ({
+            title: node,
+            task: (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>) =>
+              new Promise<void>((resolve, reject) => handles.set(node, {task, resolve, reject})),
+          })),
+          {concurrent: true, exitOnError: false, rendererOptions: {collapseErrors: false}} as never,
+        )
+        running = listr.run().catch(() => {})
+        return
+      }
+      if (event.type === 'node_progress') {
+        const handle = handles.get(event.node)
+        if (handle?.task)
+          handle.task.output = `${event.step}${event.status === 'started' ? '…' : ` ${event.status}`}${event.detail ? ` (${event.detail})` : ''}`
+        return
+      }
+      if (event.type === 'node_complete') {
+        const handle = handles.get(event.node)
+        if (handle?.task)
+          handle.task.title = `${event.node}: ${event.result}${event.revision === null ? '' : ` (revision ${event.revision})`}`
+        handle?.resolve()
+        for (const note of [...event.divergences, ...event.notes]) buffered.push(`${event.node}: ${note}`)
+        return
+      }
+      if (event.type === 'node_errored') {
+        const handle = handles.get(event.node)
+        handle?.reject(
+          new Error(`${event.step}: ${event.error.message}${event.rolled_back ? ' (previous files restored)' : ''}`),
+        )
+        return
+      }
+      if (event.type === 'apply_complete') buffered.push(plainLine(event, s) ?? '')
+    },
+    done: async () => {
+      await running
+      if (buffered.length > 0) process.stderr.write(`${buffered.join('\n')}\n`)
+    },
+  }
+}
+
+export function formatApplyResult(result: ApplyResult, s: ChalkInstance): string {
+  switch (result.outcome) {
+    case 'no_changes':
+      return `${s.green('No changes.')} Nothing was written and nothing reloaded.\n`
+    case 'cancelled':
+      return 'Apply cancelled; nothing was changed.\n'
+    case 'success':
+      return `${s.green('Apply complete.')} ${summary(result)}\n`
+    case 'interrupted':
+      return `${s.yellow('Apply interrupted.')} ${summary(result)} Run nexus apply again to converge.\n`
+    default:
+      return `${s.red(`Apply ${result.outcome}.`)} ${summary(result)} Run nexus apply again once the failures are fixed.\n`
+  }
+}
+
+function summary(result: ApplyResult): string {
+  const counts = new Map<string, number>()
+  for (const value of Object.values(result.nodes)) counts.set(value, (counts.get(value) ?? 0) + 1)
+  return [...counts].map(([k, n]) => `${n} ${k}`).join(', ') + (result.nodes ? '.' : '')
+}
