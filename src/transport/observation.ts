@@ -163,10 +163,18 @@ nx_link() {
   cat -- "/sys/class/net/$1/flags"
 }
 nx_wg() {
-  if [ -d /sys/class/net ] && [ ! -e "/sys/class/net/$1" ]; then return ${ABSENT}; fi
   nx_need wg || return
+  local dump
+  # wg itself tells a missing interface apart; /sys/class/net may be another namespace's view.
+  if ! dump=$(wg show "$1" dump 2>/tmp/nx-wg-err.$$); then
+    local err; err=$(cat /tmp/nx-wg-err.$$ 2>/dev/null); rm -f /tmp/nx-wg-err.$$
+    case $err in *"No such device"*|*"No such file"*) return ${ABSENT} ;; esac
+    printf '%s\n' "$err" >&2
+    return 1
+  fi
+  rm -f /tmp/nx-wg-err.$$
   # The private key (line 1, field 1) and preshared keys (field 2) never leave the node.
-  wg show "$1" dump | awk -F '\t' -v OFS='\t' 'NR == 1 { $1 = "(hidden)" } NR > 1 && $2 != "(none)" { $2 = "(hidden)" } { print }'
+  printf '%s\n' "$dump" | awk -F '\t' -v OFS='\t' 'NR == 1 { $1 = "(hidden)" } NR > 1 && $2 != "(none)" { $2 = "(hidden)" } { print }'
 }
 nx_nft() {
   nx_need nft || return
