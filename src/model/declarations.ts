@@ -165,7 +165,11 @@ export const ProjectSchema = z
     subscription: z
       .strictObject({
         baseUrl: z.url().optional(),
-        title: z.string().max(64).optional(),
+        title: z
+          .string()
+          .max(64)
+          .regex(/^[^\u0000-\u001f\u007f]*$/, {error: 'must be one line of text without control characters'})
+          .optional(),
         updateIntervalHours: z.int().min(1).max(168).optional(),
       })
       .optional(),

@@ -196,3 +196,11 @@ describe('paths that reach remote commands', () => {
     expect(loadWith({'nodes/gw-1.yaml': ok}).diagnostics).toEqual([])
   })
 })
+
+describe('subscription title', () => {
+  it('rejects a title with a newline: it reaches headers and client profile names', () => {
+    const project = 'apiVersion: nexus/v1\nkind: Project\nname: test\nsubscription:\n  title: "Acme\\nVPN"\n'
+    const d = only(loadWith({'nexus.yaml': project}), 'invalid_value')
+    expect(d.message).toBe('Project test: subscription.title: must be one line of text without control characters')
+  })
+})
