@@ -44,7 +44,8 @@ export type ApplyEvent =
     }
   | {
       readonly type: 'apply_complete'
-      readonly result: 'success' | 'partial' | 'failed' | 'interrupted'
+      /** `no_changes`: nothing to do (no apply was started; the stream is then just version and this). */
+      readonly result: 'success' | 'partial' | 'failed' | 'interrupted' | 'no_changes'
       readonly state_serial: number
       readonly nodes: Readonly<Record<string, NodeResult>>
     }

@@ -8,7 +8,7 @@
 import {wireguardPublicKey} from '../crypto/keys.js'
 import {NexusError} from '../errors.js'
 import type {Node} from '../model/desired.js'
-import {emailSetHash, peerSetHash, sha256} from '../plan/hashes.js'
+import {emailSetHash, observedWireguardKey, observedXrayKey, peerSetHash, sha256} from '../plan/hashes.js'
 import {artifactHashes, observedHashes} from '../plan/node-plan.js'
 import type {ArtifactChange} from '../plan/types.js'
 import type {RenderedFile} from '../render/types.js'
@@ -189,7 +189,13 @@ export async function applyNode(input: NodeApplyInput): Promise<NodeApplyOutcome
     progress('verify', 'done', divergences.length === 0 ? 'verified' : `${divergences.length} difference(s)`)
     return {
       status: divergences.length === 0 ? 'verified' : 'diverged',
-      hashes: {...artifactHashes(input.files), ...observedHashes(observation)},
+      // A diverged node's revision records the live state it should have (not the wrong one it
+      // reported), so the next plan sees the drift and puts it right.
+      hashes: {
+        ...artifactHashes(input.files),
+        ...observedHashes(observation),
+        ...(divergences.length > 0 ? intendedLiveHashes(input.files) : {}),
+      },
       divergences,
       notes,
     }
@@ -461,6 +467,26 @@ export function verify(files: readonly RenderedFile[], observation: NodeObservat
     }
   }
   return problems
+}
+
+/** What `observedHashes` reports for a node that runs these files: WireGuard peer sets, xray users. */
+function intendedLiveHashes(files: readonly RenderedFile[]): Record<string, string> {
+  const hashes: Record<string, string> = {}
+  for (const file of files) {
+    if (file.target && file.kind === 'wireguard')
+      hashes[observedWireguardKey(file.target.artifact.slice('wireguard/'.length))] = peerSetHash(
+        renderedPeers(file.content),
+      )
+    if (file.kind === 'xray') {
+      for (const inbound of parseXray(file.content)?.inbounds ?? []) {
+        if (!inbound.tag || inbound.tag === 'api-in') continue
+        hashes[observedXrayKey(inbound.tag)] = emailSetHash(
+          (inbound.settings?.clients ?? []).flatMap((c) => (c.email ? [c.email] : [])),
+        )
+      }
+    }
+  }
+  return hashes
 }
 
 function renderedPeers(content: string): {publicKey: string; allowedIPs: string[]}[] {

@@ -210,12 +210,16 @@ export function armWatchdogScript(node: Node, seconds: number): string {
   ].join('\n')
 }
 
-/** Confirms the new ruleset: stops the watchdog. Prints `confirmed` when it was still waiting. */
+/**
+ * Confirms the new ruleset: stops the watchdog. Prints `confirmed` when it was still waiting.
+ * The watchdog leads its own session (setsid), so its process group goes at once, `sleep`
+ * included: killing the shell first would leave the sleep re-parented, out of `pkill -P`'s reach.
+ */
 export function disarmWatchdogScript(node: Node): string {
   const pidFile = WATCHDOG_PID(node)
   return [
     sh`pid=$(cat ${pidFile} 2>/dev/null || true)`,
-    'if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then pkill -P "$pid" 2>/dev/null || true; echo confirmed; else echo expired; fi',
+    'if [ -n "$pid" ] && { kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null; }; then echo confirmed; else echo expired; fi',
     sh`rm -f -- ${pidFile}`,
   ].join('\n')
 }

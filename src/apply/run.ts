@@ -140,13 +140,11 @@ async function applyLocked(
     return nodePlan && (nodePlan.artifacts.length > 0 || nodePlan.status === 'unreachable')
   })
   if (!plan.has_changes && work.length === 0) {
-    return {
-      outcome: 'no_changes',
-      plan,
-      nodes: Object.fromEntries(targets.map((n) => [n.name, 'unchanged' as const])),
-      serial: snapshot.serial,
-      applyId: null,
-    }
+    const nodes = Object.fromEntries(targets.map((n) => [n.name, 'unchanged' as const]))
+    // --json consumers get a stream that starts with its version and ends with apply_complete here too.
+    options.emit({type: 'version', format_version: APPLY_EVENTS_VERSION})
+    options.emit({type: 'apply_complete', result: 'no_changes', state_serial: snapshot.serial, nodes})
+    return {outcome: 'no_changes', plan, nodes, serial: snapshot.serial, applyId: null}
   }
   if (!saved && !(await options.confirm(plan))) {
     return {outcome: 'cancelled', plan, nodes: {}, serial: snapshot.serial, applyId: null}
@@ -208,6 +206,10 @@ async function applyLocked(
         commit: git.commit,
         actor,
         hostKeys,
+        // Each revision or failure recorded bumps the state serial; apply_complete reports the final one.
+        wrote: () => {
+          serial++
+        },
       })
       results[node.name] = outcome
       finished++
@@ -235,7 +237,13 @@ async function applyOne(
   node: Node,
   nodePlan: NodePlan,
   result: PlanResult,
-  context: ApplyOptions & {applyId: number; commit: string | null; actor: string; hostKeys: HostKeyStore},
+  context: ApplyOptions & {
+    applyId: number
+    commit: string | null
+    actor: string
+    hostKeys: HostKeyStore
+    wrote: () => void
+  },
 ): Promise<NodeResult> {
   const emit = context.emit
   if (nodePlan.status === 'unreachable') {
@@ -298,7 +306,7 @@ async function applyOne(
           },
           {actor: context.actor},
         )
-        .catch(() => {})
+        .then(context.wrote, () => {})
       emit({
         type: 'node_errored',
         node: node.name,
@@ -320,6 +328,7 @@ async function applyOne(
       files: files.map((f) => ({path: f.target?.path ?? f.path, kind: f.kind, mode: f.mode, content: f.content})),
       keep: context.keepRevisions ?? 10,
     })
+    context.wrote()
     emit({
       type: 'node_complete',
       node: node.name,

@@ -423,6 +423,78 @@ export class StateStore {
     }))
   }
 
+  /**
+   * For each node, the latest apply whose summary names it (`summary.nodes`),
+   * with the node's own result there; an apply still running (no summary yet)
+   * is not attributed to any node.
+   */
+  async lastApplyByNode(): Promise<
+    Map<
+      string,
+      {id: number; startedAt: Date; finishedAt: Date | null; result: string; nodeResult: string; actor: string}
+    >
+  > {
+    const rows = await this.driver.query<{
+      node: string
+      node_result: string
+      id: string | number
+      started_at: Date | string
+      finished_at: Date | string | null
+      result: string
+      actor: string
+    }>(
+      `select distinct on (n.key) n.key as node, n.value as node_result, a.id, a.started_at, a.finished_at, a.result, a.actor
+       from applies a, jsonb_each_text(case when jsonb_typeof(a.summary -> 'nodes') = 'object'
+         then a.summary -> 'nodes' else '{}'::jsonb end) as n
+       order by n.key, a.id desc`,
+    )
+    return new Map(
+      rows.map((row) => [
+        row.node,
+        {
+          id: Number(row.id),
+          startedAt: new Date(row.started_at),
+          finishedAt: row.finished_at === null ? null : new Date(row.finished_at),
+          result: row.result,
+          nodeResult: row.node_result,
+          actor: row.actor,
+        },
+      ]),
+    )
+  }
+
+  /** Host keys trusted on first use, by node: readable without the secret key. */
+  async hostKeys(): Promise<Map<string, string>> {
+    const rows = await this.driver.query<{node: string; key: string}>('select node, key from host_keys')
+    return new Map(rows.map((row) => [row.node, row.key]))
+  }
+
+  /** The revisions of a node whose files are still kept (for rollback), newest first. */
+  async keptRevisions(node: string): Promise<number[]> {
+    const rows = await this.driver.query<{revision: number}>(
+      'select distinct revision from node_revision_files where node = $1 order by revision desc',
+      [node],
+    )
+    return rows.map((row) => Number(row.revision))
+  }
+
+  /** Audit log entries with this action, newest first. */
+  async auditEntries(
+    action: string,
+    limit = 1000,
+  ): Promise<{at: Date; actor: string; subject: string; details: unknown}[]> {
+    const rows = await this.driver.query<{at: Date | string; actor: string; subject: string; details: unknown}>(
+      'select at, actor, subject, details from audit_log where action = $1 order by id desc limit $2',
+      [action, limit],
+    )
+    return rows.map((row) => ({
+      at: new Date(row.at),
+      actor: row.actor,
+      subject: row.subject,
+      details: typeof row.details === 'string' ? (JSON.parse(row.details) as unknown) : row.details,
+    }))
+  }
+
   /** Public values of stored secrets (gateway public keys), by `scope/name`: readable without the key. */
   async publicValues(): Promise<Map<string, string>> {
     const rows = await this.driver.query<{scope: string; name: string; public_value: string}>(
