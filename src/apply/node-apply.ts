@@ -18,6 +18,7 @@ import {readRemoteFiles} from '../transport/read-files.js'
 import {sh} from '../transport/shell.js'
 import type {NodeConnection} from '../transport/types.js'
 import {
+  absent,
   armWatchdogScript,
   type CheckSpec,
   checkScript,
@@ -75,7 +76,9 @@ export async function applyNode(input: NodeApplyInput): Promise<NodeApplyOutcome
   const notes: string[] = []
   const byPath = new Map(input.files.flatMap((f) => (f.target ? [[f.target.path, f] as const] : [])))
   const artifacts = [...input.artifacts].sort((a, b) => ORDER(artifactOf(a)) - ORDER(artifactOf(b)))
-  const writes = artifacts.filter((a) => a.action !== 'delete' && a.reason !== 'live_state_drifted')
+  // Files already in place (a live-state drift, or a swap an earlier apply did not activate) are only reloaded.
+  const inPlace = new Set(['live_state_drifted', 'not_activated'])
+  const writes = artifacts.filter((a) => a.action !== 'delete' && !inPlace.has(a.reason))
   const removes = artifacts.filter((a) => a.action === 'delete')
   const swapped = [...writes, ...removes].map((a) => a.path)
   let step: NodeStep = 'upload'
@@ -182,6 +185,8 @@ export async function applyNode(input: NodeApplyInput): Promise<NodeApplyOutcome
         files: Object.fromEntries(input.files.flatMap((f) => (f.target ? [[f.target.path, sha256(f.content)]] : []))),
       }),
     )
+    // Activated: the "did not exist before" markers have served their purpose (the previous files stay).
+    if (swapped.length > 0) await run(connection, swapped.map((path) => sh`rm -f -- ${absent(path)}`).join('\n'))
     step = 'verify'
     progress('verify', 'started')
     const observation = await observeNode(connection, node)

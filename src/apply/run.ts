@@ -75,7 +75,7 @@ export async function applyRepo(options: ApplyOptions): Promise<ApplyResult> {
       )
     }
     const lease = await acquireLease(store, {
-      ttlMs: options.leaseTtlMs ?? 60_000,
+      ttlMs: options.leaseTtlMs ?? 30_000,
       waitMs: options.lockTimeoutMs,
       env: options.env,
       now: options.now,

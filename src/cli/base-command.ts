@@ -84,7 +84,10 @@ export abstract class NexusCommand<T extends typeof Command> extends Command {
     if (error instanceof NexusError) {
       process.exitCode = error.exitCode
       if (this.jsonEnabled()) {
-        this.logJson({error: {code: error.code, message: error.message, ...(error.hint ? {hint: error.hint} : {})}})
+        // One line, so NDJSON readers (apply --json) can take it as their last event.
+        process.stdout.write(
+          `${JSON.stringify({error: {code: error.code, message: error.message, ...(error.hint ? {hint: error.hint} : {})}})}\n`,
+        )
       } else {
         const s = this.style ?? createStyle(false)
         process.stderr.write(
@@ -98,7 +101,9 @@ export abstract class NexusCommand<T extends typeof Command> extends Command {
     process.exitCode = 1
     const verbose = this.flags?.verbose === true
     if (this.jsonEnabled()) {
-      this.logJson({error: {code: 'internal_error', message: error.message, ...(verbose ? {stack: error.stack} : {})}})
+      process.stdout.write(
+        `${JSON.stringify({error: {code: 'internal_error', message: error.message, ...(verbose ? {stack: error.stack} : {})}})}\n`,
+      )
     } else {
       process.stderr.write(
         `nexus hit an unexpected error: ${error.message}\n${verbose ? `${error.stack}\n` : 'Run again with --verbose for the stack trace, and please report it.\n'}`,

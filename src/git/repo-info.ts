@@ -1,7 +1,8 @@
 /**
  * The git facts a plan records: the commit the declarations come from and
- * whether the repo has uncommitted changes. A repo that is a folder inside a
- * larger git checkout is judged by that folder only.
+ * whether the declaration files (*.yaml, *.yml outside hidden folders) have
+ * uncommitted changes. A repo that is a folder inside a larger git checkout
+ * is judged by that folder only.
  */
 import {simpleGit} from 'simple-git'
 
@@ -20,10 +21,14 @@ export async function repoInfo(root: string): Promise<RepoInfo> {
     () => null,
   )
   const status = await git.raw(['status', '--porcelain', '--untracked-files=all', '--', '.'])
+  // Only declaration files (those the loader reads) make the commit a wrong description of what
+  // is applied: a saved plan.json or notes next to them do not, nor .nexus/ (state, renders).
   const dirty = status
     .split('\n')
-    .filter((line) => line.trim() !== '')
-    // State and renders under .nexus/ are never part of the declarations.
-    .some((line) => !/(^|\/)\.nexus\//.test(line.slice(3)))
+    .map((line) => line.slice(3).replace(/^"|"$/g, ''))
+    .some(
+      (path) =>
+        /\.ya?ml$/i.test(path) && path.split('/').every((part) => !part.startsWith('.') && part !== 'node_modules'),
+    )
   return {commit, dirty}
 }

@@ -129,6 +129,23 @@ function artifactChanges(
     const before = observed ? (observed.state === 'present' ? observed.sha256 : null) : deployed
     const after = desired[fileKey(path)] ?? null
     if (before === after) {
+      // On the node already, but never confirmed: an apply died after the swap. Activate it and record it.
+      if (observation && deployed !== after) {
+        const {effect} = deployed === null ? createEffect(artifact) : updateEffect(artifact, recorded, desired)
+        changes.push({
+          address: `node.${node}/${artifact}`,
+          node,
+          path,
+          action: 'update',
+          reason: 'not_activated',
+          effect,
+          disruptive: deployed !== null && DISRUPTIVE[effect],
+          sha256Before: deployed,
+          sha256After: after,
+          summary: `in place but never activated (an earlier apply stopped); ${describe(effect)}`,
+        })
+        continue
+      }
       const effect = live.get(artifact)
       if (effect) {
         changes.push({

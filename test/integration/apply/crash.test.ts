@@ -157,12 +157,9 @@ describe('apply: a crash or an interrupt mid-apply', () => {
     await releaseDeadLease()
   })
 
-  // KNOWN BUG (not in src/apply): the plan compares the files observed on the node with the
-  // rendered ones only (src/plan/node-plan.ts, artifactChanges: `before === after` → no change).
-  // After a crash between the swap and the revision record, the new file is already in place, so
-  // the rerun finds "no changes": dnsmasq is never restarted on it, no revision is recorded, and
-  // every plan afterwards reports the file as drifted from revision 2. Flip to `it` once fixed.
-  it.fails('... and the rerun converges: activates the file, records revision 3, leaves no drift', async () => {
+  // The plan sees the new file in place but never activated (reason not_activated), and the rerun
+  // activates and records it.
+  it('... and the rerun converges: activates the file, records revision 3, leaves no drift', async () => {
     const logBefore = fake.log().length
 
     const rerun = await cli(repo, ['apply', '--yes', '--json'])
