@@ -60,7 +60,15 @@ export interface FakeNode {
 
 const REAL = {nft: '/usr/sbin/nft', wg: '/usr/bin/wg', wgQuick: '/usr/bin/wg-quick', dnsmasq: '/usr/sbin/dnsmasq'}
 
-export function installFakeNode(dir: string): FakeNode {
+export interface FakeNodeOptions {
+  /**
+   * Install a fake `xray`: `run -test -c` checks the JSON, `api adu`/`api rmu`
+   * log what they were asked (`xray-api adu TAG:EMAIL,...`, `xray-api rmu -tag=TAG EMAIL...`).
+   */
+  readonly xray?: boolean
+}
+
+export function installFakeNode(dir: string, options: FakeNodeOptions = {}): FakeNode {
   const binDir = join(dir, 'bin')
   const root = join(dir, 'root')
   const stateDir = join(dir, 'fake')
@@ -138,6 +146,18 @@ echo "$1" >> "$state/log"
 `,
   )
   tool('dnsmasq', `exec ${REAL.dnsmasq} "$@"\n`)
+  if (options.xray) {
+    tool(
+      'xray',
+      `case "\${1:-} \${2:-}" in
+  'run -test') python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$4" && echo 'Configuration OK.' ;;
+  'api rmu') shift 3; echo "xray-api rmu $*" >> "$state/log" ;;
+  'api adu') python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print("xray-api adu " + " ".join(i["tag"] + ":" + ",".join(u["email"] for u in i["settings"]["clients"]) for i in c["inbounds"]))' "$4" >> "$state/log" ;;
+  *) echo "fake xray cannot do: $*" >&2; exit 1 ;;
+esac
+`,
+    )
+  }
   const yaml = [
     'paths:',
     `  wireguard: ${root}/etc/wireguard`,
