@@ -54,20 +54,42 @@ export function plainLine(event: ApplyEvent, s: ChalkInstance): string | undefin
   }
 }
 
-/** listr2 with one task per node, created when the apply starts and settled by its node's last event. */
+/**
+ * listr2 with one task per node, created when the apply starts and settled by
+ * its node's last event. Events can come before listr2 has started a node's
+ * task (an unreachable node fails at once): they wait for it.
+ */
 export function listrReporter(s: ChalkInstance): ApplyReporter {
-  type Handle = {task?: ListrTaskWrapper<unknown, never, never>; resolve: () => void; reject: (error: Error) => void}
-  const handles = new Map<string, Handle>()
+  type Task = ListrTaskWrapper<unknown, never, never>
+  type Ending = {ok: true} | {ok: false; error: Error}
+  const tasks = new Map<string, {task: Task; settle: (ending: Ending) => void}>()
+  const endings = new Map<string, Ending>()
+  const titles = new Map<string, string>()
   let running: Promise<unknown> = Promise.resolve()
   const buffered: string[] = []
+  const end = (node: string, ending: Ending) => {
+    const entry = tasks.get(node)
+    if (entry) entry.settle(ending)
+    else endings.set(node, ending)
+  }
   return {
     sink: (event) => {
       if (event.type === 'apply_start') {
         const listr = new Listr(
           event.nodes.map((node) => ({
             title: node,
-            task: (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>) =>
-              new Promise<void>((resolve, reject) => handles.set(node, {task, resolve, reject})),
+            task: (_ctx: unknown, task: Task) =>
+              new Promise<void>((resolve, reject) => {
+                const settle = (ending: Ending) => {
+                  const title = titles.get(node)
+                  if (title) task.title = title
+                  if (ending.ok) resolve()
+                  else reject(ending.error)
+                }
+                tasks.set(node, {task, settle})
+                const early = endings.get(node)
+                if (early) settle(early)
+              }),
           })),
           {concurrent: true, exitOnError: false, rendererOptions: {collapseErrors: false}} as never,
         )
@@ -75,24 +97,24 @@ export function listrReporter(s: ChalkInstance): ApplyReporter {
         return
       }
       if (event.type === 'node_progress') {
-        const handle = handles.get(event.node)
-        if (handle?.task)
-          handle.task.output = `${event.step}${event.status === 'started' ? '…' : ` ${event.status}`}${event.detail ? ` (${event.detail})` : ''}`
+        const entry = tasks.get(event.node)
+        if (entry) {
+          entry.task.output = `${event.step}${event.status === 'started' ? '…' : ` ${event.status}`}${event.detail ? ` (${event.detail})` : ''}`
+        }
         return
       }
       if (event.type === 'node_complete') {
-        const handle = handles.get(event.node)
-        if (handle?.task)
-          handle.task.title = `${event.node}: ${event.result}${event.revision === null ? '' : ` (revision ${event.revision})`}`
-        handle?.resolve()
+        titles.set(
+          event.node,
+          `${event.node}: ${event.result}${event.revision === null ? '' : ` (revision ${event.revision})`}`,
+        )
         for (const note of [...event.divergences, ...event.notes]) buffered.push(`${event.node}: ${note}`)
+        end(event.node, {ok: true})
         return
       }
       if (event.type === 'node_errored') {
-        const handle = handles.get(event.node)
-        handle?.reject(
-          new Error(`${event.step}: ${event.error.message}${event.rolled_back ? ' (previous files restored)' : ''}`),
-        )
+        const message = `${event.step}: ${event.error.message}${event.rolled_back ? ' (previous files restored)' : ''}`
+        end(event.node, {ok: false, error: new Error(message)})
         return
       }
       if (event.type === 'apply_complete') buffered.push(plainLine(event, s) ?? '')
