@@ -3,10 +3,10 @@
  * PGlite, so a laptop state can move to a server and back. Secrets stay
  * encrypted in it; restoring them needs the same state key.
  */
-import {randomBytes} from 'node:crypto'
-import {readFile, rename, rm, writeFile} from 'node:fs/promises'
+import {readFile} from 'node:fs/promises'
 
 import {NexusError} from '../errors.js'
+import {writeFileAtomic} from '../transport/local-files.js'
 import type {SqlExecutor} from './driver.js'
 import {SCHEMA_VERSION, type StateStore} from './store.js'
 
@@ -132,14 +132,7 @@ export async function restoreState(
 }
 
 export async function writeDumpFile(path: string, dump: StateDump): Promise<void> {
-  const temporary = `${path}.${randomBytes(4).toString('hex')}.tmp`
-  try {
-    await writeFile(temporary, `${JSON.stringify(dump, null, 2)}\n`, {mode: 0o600, flag: 'wx'})
-    await rename(temporary, path)
-  } catch (error) {
-    await rm(temporary, {force: true})
-    throw error
-  }
+  await writeFileAtomic(path, `${JSON.stringify(dump, null, 2)}\n`)
 }
 
 export async function readDumpFile(path: string): Promise<StateDump> {

@@ -3,10 +3,10 @@
  * read, plus what apply needs to carry it out exactly — the state write with
  * its freshly generated secrets — sealed with the state key. Mode 0600.
  */
-import {randomBytes} from 'node:crypto'
-import {readFile, rename, rm, writeFile} from 'node:fs/promises'
+import {readFile} from 'node:fs/promises'
 
 import {NexusError} from '../errors.js'
+import {writeFileAtomic} from '../transport/local-files.js'
 import type {Plan} from '../plan/types.js'
 import type {SecretBox} from './secret-box.js'
 import type {StateWrite} from './store.js'
@@ -29,14 +29,7 @@ export async function writePlanFile(path: string, plan: Plan, write: StateWrite,
     plan,
     sealed: box.seal(JSON.stringify(write), SEAL_CONTEXT),
   }
-  const temporary = `${path}.${randomBytes(4).toString('hex')}.tmp`
-  try {
-    await writeFile(temporary, `${JSON.stringify(file, null, 2)}\n`, {mode: 0o600, flag: 'wx'})
-    await rename(temporary, path)
-  } catch (error) {
-    await rm(temporary, {force: true})
-    throw error
-  }
+  await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`)
 }
 
 export async function readPlanFile(path: string, box: SecretBox): Promise<{plan: Plan; write: StateWrite}> {
