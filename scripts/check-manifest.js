@@ -22,6 +22,20 @@ if (normalize(before) !== normalize(after)) {
 }
 console.log('oclif.manifest.json is up to date')
 
+/** oclif lists commands in whatever order it loaded them: compare the content, not the order. */
 function normalize(text) {
-  return text.trim()
+  if (text.trim() === '') return ''
+  return JSON.stringify(sortKeys(JSON.parse(text)))
+}
+
+function sortKeys(value) {
+  if (Array.isArray(value)) return value.map(sortKeys)
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, sortKeys(value[key])]),
+    )
+  }
+  return value
 }
