@@ -189,38 +189,46 @@ export function wireguardCommand(template: string, iface: string, path: string):
 }
 
 export const WATCHDOG_PID = (node: Node) => posix.join(node.paths.state, 'nft-watchdog.pid')
+/** Present while the watchdog waits: whoever removes it first, the watchdog or the confirmation, wins. */
+export const WATCHDOG_ARMED = (node: Node) => posix.join(node.paths.state, 'nft-watchdog.armed')
 
 /**
  * Arms the firewall watchdog. It first saves the loaded `table inet nexus`
- * (or its absence) as a file `nft -f` can load; unless confirmed (killed)
- * within `seconds`, it loads that file again, putting back exactly the rules
- * that were in force. It is detached from the SSH session, so it outlives a
- * connection the new rules cut off.
+ * (or its absence) as a file `nft -f` can load; unless confirmed within
+ * `seconds`, it loads that file again, putting back exactly the rules that
+ * were in force. It is detached from the SSH session, so it outlives a
+ * connection the new rules cut off. The armed flag decides the race between
+ * it and the confirmation: `rm` succeeds for exactly one of them.
  */
 export function armWatchdogScript(node: Node, seconds: number): string {
   const saved = posix.join(node.paths.state, 'nft-before.nft')
+  const armed = WATCHDOG_ARMED(node)
   return [
     'set -eu',
     sh`mkdir -p -- ${node.paths.state}`,
     // "table; delete table" first: loading the file replaces the table, or removes it when there was none.
     sh`{ printf 'table inet nexus\ndelete table inet nexus\n'; nft -s list table inet nexus 2>/dev/null || true; } > ${saved}`,
-    `setsid sh -c ${shellQuote(`sleep ${seconds}; nft -f ${shellQuote(saved)}`)} </dev/null >/dev/null 2>&1 &`,
+    sh`: > ${armed}`,
+    `setsid sh -c ${shellQuote(`sleep ${seconds}; rm -- ${shellQuote(armed)} 2>/dev/null && nft -f ${shellQuote(saved)}`)} </dev/null >/dev/null 2>&1 &`,
     sh`echo $! > ${WATCHDOG_PID(node)}`,
     'echo "$!"',
   ].join('\n')
 }
 
 /**
- * Confirms the new ruleset: stops the watchdog. Prints `confirmed` when it was still waiting.
- * The watchdog leads its own session (setsid), so its process group goes at once, `sleep`
- * included: killing the shell first would leave the sleep re-parented, out of `pkill -P`'s reach.
+ * Confirms the new ruleset. Prints `confirmed` only when it took the armed
+ * flag away before the watchdog did (a kill alone proves nothing: a finished
+ * watchdog nobody reaped, or a reused pid, can still be signalled), then stops
+ * the watchdog's whole process group, its `sleep` included.
  */
 export function disarmWatchdogScript(node: Node): string {
   const pidFile = WATCHDOG_PID(node)
   return [
     sh`pid=$(cat ${pidFile} 2>/dev/null || true)`,
-    'if [ -n "$pid" ] && { kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null; }; then echo confirmed; else echo expired; fi',
+    sh`if rm -- ${WATCHDOG_ARMED(node)} 2>/dev/null; then state=confirmed; else state=expired; fi`,
+    'if [ -n "$pid" ]; then kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; fi',
     sh`rm -f -- ${pidFile}`,
+    'echo "$state"',
   ].join('\n')
 }
 

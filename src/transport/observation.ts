@@ -367,7 +367,49 @@ export function parseWireguardDump(text: string): WireguardDump | undefined {
 function parseNftables(section: Section): NftablesObservation {
   if (section.exitCode === ABSENT) return {state: 'absent'}
   if (section.exitCode !== 0) return probeError(section)
-  return {state: 'present', text: section.stdout, sha256: sha256(section.stdout)}
+  return {state: 'present', text: section.stdout, sha256: sha256(withoutDynamicElements(section.stdout))}
+}
+
+/**
+ * The listing without the entries of dynamic sets (the per-source buckets of
+ * rate_limit rules): traffic adds and expires them, so they are not
+ * configuration and must not look like drift.
+ */
+export function withoutDynamicElements(listing: string): string {
+  const out: string[] = []
+  let block: string[] | undefined
+  let depth = 0
+  const braces = (line: string) => (line.match(/\{/g)?.length ?? 0) - (line.match(/\}/g)?.length ?? 0)
+  for (const line of listing.split('\n')) {
+    if (!block) {
+      if (/^\s*set \S+ \{\s*$/.test(line)) {
+        block = [line]
+        depth = 1
+      } else {
+        out.push(line)
+      }
+      continue
+    }
+    block.push(line)
+    depth += braces(line)
+    if (depth > 0) continue
+    const dynamic = block.some((l) => /^\s*flags\b.*\bdynamic\b/.test(l))
+    let skipping = 0
+    for (const l of block) {
+      if (dynamic && skipping === 0 && /^\s*elements = \{/.test(l)) {
+        skipping = braces(l)
+        continue
+      }
+      if (skipping > 0) {
+        skipping += braces(l)
+        continue
+      }
+      out.push(l)
+    }
+    block = undefined
+  }
+  if (block) out.push(...block)
+  return out.join('\n')
 }
 
 function parseXray(section: Section): XrayUsersObservation {

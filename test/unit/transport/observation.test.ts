@@ -397,3 +397,33 @@ describe('fingerprint', () => {
     expect(a.fingerprint).toBe(b.fingerprint)
   })
 })
+
+describe('withoutDynamicElements', () => {
+  it('drops the entries of dynamic (rate-limit) sets and keeps every other line', async () => {
+    const {withoutDynamicElements} = await import('../../../src/transport/observation.js')
+    const listing = [
+      'table inet nexus {',
+      '\tset peers_v4 {',
+      '\t\ttype ipv4_addr',
+      '\t\tflags interval',
+      '\t\telements = { 10.66.0.2, 10.66.0.3 }',
+      '\t}',
+      '',
+      '\tset rl_dns_v4 {',
+      '\t\ttype ipv4_addr',
+      '\t\tsize 65535',
+      '\t\tflags dynamic,timeout',
+      '\t\ttimeout 1m',
+      '\t\telements = { 10.66.0.2 expires 58s limit rate over 50/second burst 100 packets,',
+      '\t\t\t     10.66.0.3 expires 12s limit rate over 50/second burst 100 packets }',
+      '\t}',
+      '}',
+    ].join('\n')
+    const stable = withoutDynamicElements(listing)
+    expect(stable).not.toContain('expires')
+    expect(stable).toContain('elements = { 10.66.0.2, 10.66.0.3 }')
+    expect(stable.split('\n')).toHaveLength(listing.split('\n').length - 2)
+    const empty = listing.replace(/\t\telements = \{ 10\.66\.0\.2 expires[^]*?packets \}\n/, '')
+    expect(withoutDynamicElements(empty)).toBe(stable)
+  })
+})
