@@ -457,8 +457,9 @@ export function verify(files: readonly RenderedFile[], observation: NodeObservat
           problems.push(`${iface}: peers differ`)
       }
     }
-    if (file.kind === 'nftables' && observation.nftables.state !== 'present') {
-      problems.push(`table inet nexus: ${observation.nftables.state}`)
+    if (file.kind === 'nftables') {
+      if (observation.nftables.state !== 'present') problems.push(`table inet nexus: ${observation.nftables.state}`)
+      else problems.push(...missingNftables(file.content, observation.nftables.text))
     }
     if (file.kind === 'xray') {
       const config = parseXray(file.content)
@@ -470,6 +471,31 @@ export function verify(files: readonly RenderedFile[], observation: NodeObservat
         if (emailSetHash(users.emails) !== emailSetHash(expected)) problems.push(`xray ${inbound.tag}: users differ`)
       }
     }
+  }
+  return problems
+}
+
+/**
+ * The sets, chains and rule comments of the rendered table that the live
+ * listing lacks. A table that exists proves little on its own: a stale or
+ * hand-made one would pass; every rendered rule carries a comment, so the
+ * comments stand for the rules.
+ */
+export function missingNftables(rendered: string, listing: string): string[] {
+  const names = (text: string, pattern: RegExp) => new Set(Array.from(text.matchAll(pattern), (m) => m[1] ?? m[0]))
+  const structure = /^\s*((?:set|map|chain) \S+) \{/gm
+  const comments = /comment "(?:[^"\\]|\\.)*"/g
+  const problems: string[] = []
+  for (const [what, pattern] of [
+    ['', structure],
+    ['rule ', comments],
+  ] as const) {
+    const live = names(listing, pattern)
+    const missing = [...names(rendered, pattern)].filter((name) => !live.has(name))
+    if (missing.length > 0)
+      problems.push(
+        `table inet nexus: ${what}${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` and ${missing.length - 3} more` : ''} not loaded`,
+      )
   }
   return problems
 }

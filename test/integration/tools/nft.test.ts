@@ -12,6 +12,7 @@ import type {Desired, Node, Peer, Rule, RuleEndpoint, Service, User} from '../..
 import {Fleet} from '../../../src/model/fleet.js'
 import type {IpAddress} from '../../../src/model/ip.js'
 import type {StateValues} from '../../../src/model/state-values.js'
+import {missingNftables} from '../../../src/apply/node-apply.js'
 import {renderNftables} from '../../../src/render/nftables.js'
 import {cidr, desired, KEYS, node, state} from '../../helpers/fixture.js'
 import {checkNft} from '../../helpers/real-tools.js'
@@ -263,6 +264,20 @@ describe('nft -c accepts the rendered table (private network namespace)', () => 
     const [first, second] = result.stdout.trim().split(' ').map(Number)
     expect(first).toBeGreaterThan(20)
     expect(second).toBe(first)
+  })
+
+  it("finds every rendered set, chain and rule comment in the real kernel's listing, and misses a hand-deleted rule", async () => {
+    const rendered = readFileSync(GOLDEN, 'utf8')
+    const quotedFile = shellQuote(writeTemp(workDir(), 'verify.nft', rendered))
+    const result = await inPrivateNetns(
+      `nft -f ${quotedFile}; nft -s list table inet nexus; echo ---; ` +
+        `nft delete rule inet nexus nx_egress handle $(nft -a list chain inet nexus nx_egress | grep 'comment "block-smtp"' | grep -o 'handle [0-9]*' | cut -d' ' -f2); ` +
+        `nft -s list table inet nexus`,
+    )
+    expect(result.exitCode, result.stderr).toBe(0)
+    const [loaded = '', edited = ''] = result.stdout.split('---\n')
+    expect(missingNftables(rendered, loaded)).toEqual([])
+    expect(missingNftables(rendered, edited)).toEqual(['table inet nexus: rule comment "block-smtp" not loaded'])
   })
 
   it('accepts a generated fleet: 2,000 peers, 50 groups, 200 rules', async () => {
