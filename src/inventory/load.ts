@@ -15,7 +15,7 @@ import {checkXray} from './checks/xray.js'
 import {type DeclarationSet, type Declared, emptyDeclarationSet, Reporter} from './declared.js'
 import {compareDiagnostics, type Diagnostic} from './diagnostics.js'
 import {normalize} from './normalize.js'
-import {type ParsedDocument, parseYamlFile} from './parse-yaml.js'
+import {type ParsedDocument, type ParsedFile, parseYamlFile} from './parse-yaml.js'
 import {schemaDiagnostics} from './schema-issues.js'
 
 export interface SourceFile {
@@ -29,7 +29,11 @@ export interface SourceFile {
 export interface LoadOptions {
   /** Public keys of gateway interfaces known from state, by `node/iface`. */
   readonly serverKeys?: ReadonlyMap<string, string>
+  /** Parses one file; a caller may answer from a cache of earlier parses. */
+  readonly parse?: (file: SourceFile) => ParsedFile
 }
+
+const parseSource = (file: SourceFile): ParsedFile => parseYamlFile(file.path, file.bytes, file.size)
 
 export interface Inventory {
   /** Present only when there are no errors. */
@@ -61,7 +65,7 @@ export function loadInventory(files: readonly SourceFile[], options: LoadOptions
   let documentCount = 0
 
   for (const file of files) {
-    const parsed = parseYamlFile(file.path, file.bytes, file.size)
+    const parsed = (options.parse ?? parseSource)(file)
     diagnostics.push(...parsed.diagnostics)
     for (const doc of parsed.documents) {
       documentCount++

@@ -137,6 +137,42 @@ export function parseYamlFile(file: string, bytes: Uint8Array, size = bytes.byte
   return {documents, diagnostics}
 }
 
+/**
+ * What a parse yields that is worth keeping between runs: the documents'
+ * values and the file's problems, without the syntax trees. Bump
+ * PARSE_FORMAT whenever parsing gives different values or problems.
+ */
+export interface ParseSummary {
+  readonly documents: readonly {readonly index: number; readonly value: unknown}[]
+  readonly diagnostics: readonly Diagnostic[]
+}
+
+export const PARSE_FORMAT = 'nexus-yaml-1'
+
+export function summarizeParse(parsed: ParsedFile): ParseSummary {
+  return {documents: parsed.documents.map(({index, value}) => ({index, value})), diagnostics: parsed.diagnostics}
+}
+
+/**
+ * A parse rebuilt from a summary of the same bytes. Positions are only
+ * needed to report a problem, so the file is parsed again the first time one
+ * is asked for, not before.
+ */
+export function restoreParse(file: string, bytes: Uint8Array, summary: ParseSummary): ParsedFile {
+  let full: ParsedFile | undefined
+  const original = (index: number) => (full ??= parseYamlFile(file, bytes)).documents.find((d) => d.index === index)
+  return {
+    documents: summary.documents.map(({index, value}) => ({
+      file,
+      index,
+      value,
+      locate: (path, options) => original(index)?.locate(path, options) ?? {file, line: 1, column: 1},
+      scalarAt: (path) => original(index)?.scalarAt(path),
+    })),
+    diagnostics: [...summary.diagnostics],
+  }
+}
+
 function locatableDocument(
   file: string,
   index: number,

@@ -3,7 +3,7 @@
  * process, so exit codes, stdout/stderr separation and colour rules are
  * tested for real. `npm test` builds first (pretest).
  */
-import {cpSync} from 'node:fs'
+import {cpSync, existsSync, readdirSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -47,3 +47,9 @@ export function exampleCopy(name: string, into: string): string {
 /** Lines that look like a JavaScript stack frame. */
 export const STACK_FRAME = /^\s+at .+\(.+:\d+:\d+\)$/m
 export const ANSI = /\u001b\[/
+
+/** What a command left in `<repo>/.nexus` besides the parse cache: state, keys, locks. */
+export function localState(repo: string): string[] {
+  const dir = join(repo, '.nexus')
+  return existsSync(dir) ? readdirSync(dir).filter((name) => name !== 'cache') : []
+}

@@ -11,6 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {PeerCreated, PeerListResult, PeerRemoved} from '../../../src/app/peer.js'
 import {cli, fleetRepo, gitCommitAll, jsonError, readState} from '../../helpers/apply-fleet.js'
+import {localState} from '../../helpers/cli.js'
 import {type FakeNode, installFakeNode} from '../../helpers/fake-node.js'
 import {startSshd, type TestSshd} from '../../helpers/sshd.js'
 import {tempDir} from '../../helpers/tools.js'
@@ -57,7 +58,7 @@ describe('nexus peer create --apply', () => {
     expect(run.exitCode).toBe(1)
     expect(run.stderr).toContain('no terminal to confirm it in')
     expect(existsSync(join(repo, 'peers/dave-laptop.yaml'))).toBe(false)
-    expect(existsSync(join(repo, '.nexus'))).toBe(false)
+    expect(localState(repo)).toEqual([])
     expect(fake.log()).toEqual([])
   })
 

@@ -14,7 +14,7 @@ import type {PeerCreated, PeerListResult, PeerRemoved, PeerShown} from '../../..
 import {wireguardPublicKey} from '../../../src/crypto/keys.js'
 import {openState, stateLocation} from '../../../src/state/open.js'
 import {cli, jsonError, readState} from '../../helpers/apply-fleet.js'
-import {exampleCopy} from '../../helpers/cli.js'
+import {exampleCopy, localState} from '../../helpers/cli.js'
 import {expectGolden} from '../../helpers/golden.js'
 import {loadWireguard, requireRenderTools, stopStartedDaemons} from '../../helpers/real-tools.js'
 import {tempDir} from '../../helpers/tools.js'
@@ -534,7 +534,7 @@ ${files
     expect(notGit.exitCode).toBe(1)
     expect(jsonError(notGit.stdout).code).toBe('not_a_git_repo')
     expect(existsSync(join(repo, 'peers/dave-laptop.yaml'))).toBe(false)
-    expect(existsSync(join(repo, '.nexus'))).toBe(false)
+    expect(localState(repo)).toEqual([])
   })
 })
 

@@ -7,7 +7,7 @@ import {migrate} from '../../../src/state/migrations.js'
 import {openState, stateLocation} from '../../../src/state/open.js'
 import {openPgDriver} from '../../../src/state/pg-driver.js'
 import {SecretBox} from '../../../src/state/secret-box.js'
-import {ANSI, exampleCopy, nexus, STACK_FRAME} from '../../helpers/cli.js'
+import {ANSI, exampleCopy, localState, nexus, STACK_FRAME} from '../../helpers/cli.js'
 import {dropSchema, postgresUrl} from '../../helpers/state.js'
 import {tempDir} from '../../helpers/tools.js'
 
@@ -23,7 +23,7 @@ describe('nexus plan on the embedded state', () => {
     expect(run.stdout).toContain('Node gw-1  revision (none) → 1  not read (--offline)')
     expect(run.stdout).toMatch(/Plan: 26 to create, 0 to change, 0 to replace, 0 to delete\.$/)
     expect(run.stdout).not.toMatch(ANSI)
-    expect(existsSync(join(repo, '.nexus'))).toBe(false)
+    expect(localState(repo)).toEqual([])
   })
 
   it('exits 2 with --detailed-exitcode when there are changes', async () => {

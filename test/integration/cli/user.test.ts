@@ -2,7 +2,7 @@
  * `nexus user create/list/show/disable` through the built CLI, on copies of
  * examples/quickstart (real git repos where --commit is tested).
  */
-import {existsSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
@@ -13,7 +13,7 @@ import {loadRepo} from '../../../src/app/load-repo.js'
 import {advanceSubscription, tariffsByName} from '../../../src/model/subscription.js'
 import {openState, stateLocation} from '../../../src/state/open.js'
 import {cli, jsonError} from '../../helpers/apply-fleet.js'
-import {exampleCopy} from '../../helpers/cli.js'
+import {exampleCopy, localState} from '../../helpers/cli.js'
 import {expectGolden} from '../../helpers/golden.js'
 import {tempDir} from '../../helpers/tools.js'
 
@@ -89,7 +89,7 @@ describe('nexus user create', () => {
     expectGolden('user/create.txt', run.stdout)
     expect(run.stderr).toContain('nexus apply activates the subscription')
     expect((await cli(repo, ['validate'])).exitCode).toBe(0)
-    expect(existsSync(join(repo, '.nexus'))).toBe(false)
+    expect(localState(repo)).toEqual([])
   })
 
   it('--json, --status, and appending to the one multi-document file all users live in', async () => {
@@ -140,7 +140,7 @@ describe('nexus user create', () => {
     await refused(['dave', '--tariff', 'basic', '--email', 'not-an-email'], 'invalid_change', 'email')
     await refused(['alice', '--tariff', 'basic'], 'user_exists', 'a user named alice is already declared')
     await refused(['Dave', '--tariff', 'basic'], 'invalid_name', '"Dave" is not a valid user name')
-    expect(existsSync(join(repo, '.nexus'))).toBe(false)
+    expect(localState(repo)).toEqual([])
   })
 
   it('--commit commits only the new file', async () => {
@@ -164,7 +164,7 @@ describe('nexus user list / show', () => {
     const show = await cli(repo, ['user', 'show', 'alice'])
     expect(show.exitCode).toBe(0)
     expectGolden('user/show.txt', show.stdout)
-    expect(existsSync(join(repo, '.nexus'))).toBe(false)
+    expect(localState(repo)).toEqual([])
   })
 
   it('with a subscription in state: its status, tariff in effect, expiry and traffic used', async () => {
