@@ -33,13 +33,30 @@ export function wireguardInterfaceSection(content: string): string {
  * The xray config without its inbounds' clients, which xray's API can add and
  * remove live. Anything else that differs, the routing rules' user lists
  * included, needs an xray restart.
+ *
+ * It works on the text as Nexus renders it (`formatXrayJson`: a client per line):
+ * every `"clients": [` block is cut down to `"clients": []`. Parsing the JSON
+ * instead costs more than the rest of a plan on a large node. A file in
+ * another layout (edited by hand) keeps its clients in the result, so it
+ * compares unequal and the change takes the safe path, a restart.
  */
 export function xrayBase(content: string): string {
-  const config = JSON.parse(content) as {inbounds?: {settings?: {clients?: unknown[]}}[]}
-  for (const inbound of config.inbounds ?? []) {
-    if (inbound.settings?.clients) inbound.settings.clients = []
+  const out: string[] = []
+  let closing: string | undefined
+  for (const line of content.split('\n')) {
+    if (closing !== undefined) {
+      if (line === closing || line === `${closing},`) {
+        out.push(`${out.pop() ?? ''}]${line.endsWith(',') ? ',' : ''}`)
+        closing = undefined
+      }
+      continue
+    }
+    const open = /^(\s*)"clients": \[$/.exec(line)
+    if (open) closing = `${open[1] ?? ''}]`
+    out.push(line)
   }
-  return JSON.stringify(config)
+  if (closing !== undefined) return content
+  return out.join('\n')
 }
 
 /** A peer set as the node reports it (`wg show dump`): key and allowed IPs, order-free. */

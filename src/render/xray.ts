@@ -8,6 +8,7 @@ import type {Fleet} from '../model/fleet.js'
 import type {NodeSecrets} from '../model/state-values.js'
 import {PREVIEW_NOTICE} from './header.js'
 import {apiInbound, renderInbound} from './xray-inbounds.js'
+import {formatXrayJson} from './xray-json.js'
 import {
   API_TAG,
   BLOCK_TAG,
@@ -34,7 +35,7 @@ export const XRAY_PREVIEW_NOTE = PREVIEW_NOTICE
 /** The node's xray config, or undefined when the node runs no xray. */
 export function renderXray(fleet: Fleet, node: Node): string | undefined {
   const config = xrayConfig(fleet, node)
-  return config === undefined ? undefined : `${JSON.stringify(config, null, 2)}\n`
+  return config === undefined ? undefined : formatXrayJson(config)
 }
 
 export function xrayConfig(fleet: Fleet, node: Node): XrayServerConfig | undefined {
