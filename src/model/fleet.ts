@@ -33,6 +33,7 @@ export class Fleet {
   readonly groupMembers: ReadonlyMap<string, readonly string[]>
   private readonly peersByInterface = new Map<string, Peer[]>()
   private readonly peersByUser = new Map<string, Peer[]>()
+  private readonly serviceUserLists = new Map<Service, readonly string[]>()
 
   constructor(
     readonly desired: Desired,
@@ -106,13 +107,18 @@ export class Fleet {
     return this.desired.services.filter((service) => nodeMatches(service.nodes, node))
   }
 
-  /** Users a service admits: its users plus the members of its groups, sorted. */
-  serviceUsers(service: Service): string[] {
-    const names = new Set(service.access.users)
-    for (const group of service.access.groups) {
-      for (const member of this.groupMembers.get(group) ?? []) names.add(member)
+  /** Users a service admits: its users plus the members of its groups, sorted. Computed once per service. */
+  serviceUsers(service: Service): readonly string[] {
+    let users = this.serviceUserLists.get(service)
+    if (!users) {
+      const names = new Set(service.access.users)
+      for (const group of service.access.groups) {
+        for (const member of this.groupMembers.get(group) ?? []) names.add(member)
+      }
+      users = [...names].sort()
+      this.serviceUserLists.set(service, users)
     }
-    return [...names].sort()
+    return users
   }
 }
 
