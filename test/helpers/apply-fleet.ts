@@ -4,7 +4,7 @@
  * test defaults (no prompts, short timeouts).
  */
 import {cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
-import {dirname, join, relative} from 'node:path'
+import {basename, dirname, join, relative} from 'node:path'
 
 import {execa} from 'execa'
 
@@ -50,7 +50,7 @@ export function nodeYaml(spec: NodeSpec): string {
 
 /** A git-free copy of the quickstart with its node replaced by `nodes`. */
 export function fleetRepo(dir: string, nodes: readonly NodeSpec[]): string {
-  cpSync(join(ROOT, 'examples/quickstart'), dir, {recursive: true})
+  cpSync(join(ROOT, 'examples/quickstart'), dir, {recursive: true, filter: (source) => basename(source) !== '.nexus'})
   writeFileSync(join(dir, 'nodes/gw-1.yaml'), nodes.map(nodeYaml).join('---\n'))
   return dir
 }

@@ -4,7 +4,7 @@
  * tested for real. `npm test` builds first (pretest).
  */
 import {cpSync, existsSync, readdirSync} from 'node:fs'
-import {dirname, join} from 'node:path'
+import {basename, dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {execa} from 'execa'
@@ -40,7 +40,8 @@ export async function nexus(
 
 export function exampleCopy(name: string, into: string): string {
   const target = join(into, name)
-  cpSync(join(ROOT, 'examples', name), target, {recursive: true})
+  // Not the example's .nexus/ (the parse cache a run there leaves): a copy starts clean.
+  cpSync(join(ROOT, 'examples', name), target, {recursive: true, filter: (source) => basename(source) !== '.nexus'})
   return target
 }
 

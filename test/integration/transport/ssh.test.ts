@@ -355,8 +355,8 @@ describe('SshTransport', () => {
       expect(error.message).toContain('Keepalive timeout')
       expect(Date.now() - started).toBeLessThan(8_000)
     } finally {
-      process.kill(pid, 'SIGCONT')
-      process.kill(pid, 'SIGTERM')
+      // The session may end by itself once it runs again: a vanished process is fine here.
+      for (const signal of ['SIGCONT', 'SIGTERM'] as const) signalIfAlive(pid, signal)
       await connection.close()
     }
   })
@@ -366,3 +366,12 @@ describe('SshTransport', () => {
     expect(readFileSync(a.strangerKey, 'utf8')).toContain('PRIVATE KEY')
   })
 })
+
+/** Sends `signal` unless the process is already gone. */
+function signalIfAlive(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
+  }
+}

@@ -28,8 +28,9 @@ function quickstartPlan(): Plan {
   const walk = (d: string) => {
     for (const e of readdirSync(d, {withFileTypes: true})) {
       const path = join(d, e.name)
+      if (e.name.startsWith('.')) continue
       if (e.isDirectory()) walk(path)
-      else files[relative(dir, path)] = readFileSync(path, 'utf8')
+      else if (/\.ya?ml$/.test(e.name)) files[relative(dir, path)] = readFileSync(path, 'utf8')
     }
   }
   walk(dir)
