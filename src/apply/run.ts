@@ -21,7 +21,7 @@ import {openState, type StateLocation} from '../state/open.js'
 import {readPlanFile} from '../state/plan-file.js'
 import {loadSecretKey} from '../state/secret-key.js'
 import type {StateSnapshot, StateStore, StateWrite} from '../state/store.js'
-import {type NodeObservationResult, observeNodes} from '../transport/observe.js'
+import {type NodeObservationResult, OBSERVE_DEFAULTS, observeNodes} from '../transport/observe.js'
 import {mapLimit} from '../transport/semaphore.js'
 import type {HostKeyStore, NodeConnection, NodeTransport} from '../transport/types.js'
 import {APPLY_EVENTS_VERSION, type ApplyEventSink, type NodeResult} from './events.js'
@@ -114,7 +114,9 @@ async function applyLocked(
       newHostKeys.set(node, key)
     },
   }
-  const observations = await observeNodes(options.transport, targets, {connect: {hostKeys}})
+  // Read every node of a batch at once: a push of N nodes should not wait on reads done in smaller waves.
+  const concurrency = Math.max(options.parallel, OBSERVE_DEFAULTS.concurrency)
+  const observations = await observeNodes(options.transport, targets, {connect: {hostKeys}, concurrency})
   const readings = readingsOf(observations)
 
   const saved = options.planFile ? await loadSavedPlan(options, git, snapshot, readings) : undefined
