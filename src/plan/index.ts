@@ -32,7 +32,7 @@ export interface PlanResult {
   readonly plan: Plan
   /** What apply writes to state, and the values the files were rendered with. */
   readonly state: StatePlan
-  /** Every rendered file (node files and clients). */
+  /** Every file rendered for the nodes (client files are not part of a plan). */
   readonly files: readonly RenderedFile[]
 }
 
@@ -44,7 +44,7 @@ export function makePlan(input: PlanInput): PlanResult {
     now: input.now,
   })
   const fleet = new Fleet(input.desired, state.values)
-  const files = renderFleet(fleet)
+  const files = renderFleet(fleet, {clients: false})
   const byNode = new Map<string, RenderedFile[]>()
   for (const file of files) {
     if (!file.target) continue

@@ -18,6 +18,8 @@ const PUBLIC = 0o644
 export interface RenderOptions {
   /** Only this node's files and the clients of its peers. */
   readonly node?: string
+  /** The peers' client files too (default true); a plan only needs what goes to nodes. */
+  readonly clients?: boolean
 }
 
 export function renderFleet(fleet: Fleet, options: RenderOptions = {}): RenderedFile[] {
@@ -71,6 +73,7 @@ export function renderFleet(fleet: Fleet, options: RenderOptions = {}): Rendered
         ...target('dns'),
       })
     }
+    if (options.clients === false) continue
     for (const iface of node.interfaces) {
       for (const {peer} of fleet.peersOn(node, iface)) {
         files.push({

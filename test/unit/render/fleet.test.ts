@@ -26,6 +26,13 @@ describe('renderFleet', () => {
     ])
   })
 
+  it('leaves out the client files when asked, and nothing else', () => {
+    const all = renderFleet(new Fleet(desired, state))
+    const nodesOnly = renderFleet(new Fleet(desired, state), {clients: false})
+    expect(nodesOnly).toEqual(all.filter((f) => f.kind !== 'client'))
+    expect(nodesOnly.length).toBeLessThan(all.length)
+  })
+
   it('is byte-identical for identical input', () => {
     const once = renderFleet(new Fleet(desired, state))
     const twice = renderFleet(new Fleet(desired, state))
