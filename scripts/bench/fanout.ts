@@ -47,12 +47,20 @@ export async function benchFanout(options: FanoutOptions): Promise<FanoutRow[]> 
   const runs = Math.max(5, options.runs)
   const rows: FanoutRow[] = []
   let fleet: Fleet | undefined
-  // An interrupted benchmark still stops its sshd processes and removes its temp dirs.
-  const onSignal = (signal: NodeJS.Signals) => {
-    void (fleet?.close() ?? Promise.resolve()).finally(() => process.kill(process.pid, signal))
-  }
+  // An interrupted benchmark still stops its sshd processes and removes its temp dirs, then dies
+  // of the signal. `on`, not `once`: execa's exit hook re-raises a signal at once when no other
+  // listener is left, which would end the process halfway through the cleanup.
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
-  for (const signal of signals) process.once(signal, onSignal)
+  let interrupted = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return
+    interrupted = true
+    void (fleet?.close() ?? Promise.resolve()).finally(() => {
+      for (const each of signals) process.removeListener(each, onSignal)
+      process.kill(process.pid, signal)
+    })
+  }
+  for (const signal of signals) process.on(signal, onSignal)
   // Every sshd of the fleet hooks process exit (test/helpers/sshd.ts), more than the default 10.
   const maxListeners = process.getMaxListeners()
   process.setMaxListeners(Math.max(maxListeners, ...options.hosts.map((n) => n + 10)))
