@@ -23,6 +23,17 @@ import {createHash} from 'node:crypto'
 import {NexusError} from '../errors.js'
 import type {Node} from '../model/desired.js'
 import {type ManagedFile, managedFiles, markerPath} from '../model/node-files.js'
+import {
+  ABSENT,
+  assertNonce,
+  firstLines,
+  PROBE_PRELUDE,
+  type Section,
+  splitSections,
+  UNAVAILABLE,
+  XRAY_TIMEOUT_S,
+  xrayUnavailable,
+} from './probe.js'
 import {shellQuote, sh} from './shell.js'
 
 // ---------------------------------------------------------------- the result
@@ -127,29 +138,7 @@ export function observationPlan(node: Node): ObservationPlan {
 
 // ---------------------------------------------------------------- the script
 
-/** Exit codes the probe functions use for "not there" and "cannot ask". */
-const ABSENT = 100
-const UNAVAILABLE = 101
-/** What `timeout` returns when it had to stop a command. */
-const TIMED_OUT = 124
-const NOT_FOUND = 127
-/** Seconds one xray API call may take. */
-const XRAY_TIMEOUT_S = 10
-
-const PRELUDE = String.raw`set -o pipefail
-export LC_ALL=C
-PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-nx_probe() {
-  local name=$1 err rc
-  shift
-  printf '\n@@nexus:%s:out:%s@@\n' "$nx_nonce" "$name"
-  { err=$( { "$@"; } 2>&1 1>&3 3>&- ); rc=$?; } 3>&1
-  printf '\n@@nexus:%s:err:%s@@\n%s\n@@nexus:%s:end:%s:%d@@\n' "$nx_nonce" "$name" "$err" "$nx_nonce" "$name" "$rc"
-}
-nx_need() {
-  command -v "$1" >/dev/null 2>&1 || { printf '%s: command not found\n' "$1" >&2; return ${NOT_FOUND}; }
-}
-nx_cat() {
+const SCRIPT_FUNCTIONS = String.raw`nx_cat() {
   [ -e "$1" ] || return ${ABSENT}
   cat -- "$1"
 }
@@ -206,7 +195,7 @@ const xrayId = (i: number) => `xray.${i}`
 /** The bash script that observes a node in one exec. `nonce`: hex, fresh per run. */
 export function observationScript(plan: ObservationPlan, nonce: string): string {
   assertNonce(nonce)
-  const lines = [PRELUDE, sh`nx_nonce=${nonce}`, sh`nx_probe marker nx_cat ${plan.markerPath}`]
+  const lines = [PROBE_PRELUDE + SCRIPT_FUNCTIONS, sh`nx_nonce=${nonce}`, sh`nx_probe marker nx_cat ${plan.markerPath}`]
   plan.files.forEach((file, i) => lines.push(sh`nx_probe ${fileId(i)} nx_sha256 ${file.path}`))
   plan.interfaces.forEach((iface, i) => {
     lines.push(sh`nx_probe ${linkId(i)} nx_link ${iface}`, sh`nx_probe ${wgId(i)} nx_wg ${iface}`)
@@ -217,33 +206,7 @@ export function observationScript(plan: ObservationPlan, nonce: string): string 
   return `${lines.join('\n')}\n`
 }
 
-function assertNonce(nonce: string): void {
-  if (!/^[0-9a-f]{16,64}$/.test(nonce)) throw new Error('the observation nonce must be 16-64 hex digits')
-}
-
 // ---------------------------------------------------------------- the parser
-
-interface Section {
-  readonly stdout: string
-  readonly stderr: string
-  readonly exitCode: number
-}
-
-/** Splits the script output into sections by id. Text outside sections is ignored. */
-export function splitSections(stdout: string, nonce: string): {sections: Map<string, Section>; done: boolean} {
-  assertNonce(nonce)
-  const tag = `@@nexus:${nonce}:`
-  const pattern = new RegExp(
-    `\\n${tag}out:([a-z0-9.]+)@@\\n([\\s\\S]*?)\\n${tag}err:\\1@@\\n([\\s\\S]*?)\\n${tag}end:\\1:(\\d+)@@\\n`,
-    'g',
-  )
-  const sections = new Map<string, Section>()
-  for (const match of stdout.matchAll(pattern)) {
-    const [, id = '', out = '', err = '', code = ''] = match
-    sections.set(id, {stdout: out, stderr: err, exitCode: Number(code)})
-  }
-  return {sections, done: stdout.includes(`\n${tag}done@@`)}
-}
 
 /**
  * Turns the output of `observationScript` into a NodeObservation. Throws a
@@ -293,11 +256,6 @@ export function parseObservation(
 
 function probeError(section: Section, fallback = 'the probe failed'): ProbeError {
   return {state: 'error', exitCode: section.exitCode, message: firstLines(section.stderr) || fallback}
-}
-
-function firstLines(text: string, max = 300): string {
-  const trimmed = text.trim().split('\n').slice(0, 3).join('; ')
-  return trimmed.length > max ? `${trimmed.slice(0, max)}…` : trimmed
 }
 
 function parseMarker(section: Section): MarkerObservation {
@@ -413,26 +371,11 @@ export function withoutDynamicElements(listing: string): string {
 }
 
 function parseXray(section: Section): XrayUsersObservation {
-  if (section.exitCode === 0) {
-    const emails = parseXrayUsers(section.stdout)
-    return emails
-      ? {state: 'available', emails}
-      : {state: 'unavailable', reason: 'unrecognised output from `xray api inbounduser`'}
-  }
-  const detail = firstLines(section.stderr)
-  switch (section.exitCode) {
-    case NOT_FOUND:
-      return {state: 'unavailable', reason: detail || 'xray is not installed'}
-    case UNAVAILABLE:
-      return {state: 'unavailable', reason: detail || 'the xray API does not answer'}
-    case TIMED_OUT:
-      return {state: 'unavailable', reason: `the xray API did not answer within ${XRAY_TIMEOUT_S} s`}
-    default:
-      return {
-        state: 'unavailable',
-        reason: `\`xray api inbounduser\` failed (exit ${section.exitCode})${detail ? `: ${detail}` : ''}`,
-      }
-  }
+  if (section.exitCode !== 0) return xrayUnavailable(section, 'xray api inbounduser')
+  const emails = parseXrayUsers(section.stdout)
+  return emails
+    ? {state: 'available', emails}
+    : {state: 'unavailable', reason: 'unrecognised output from `xray api inbounduser`'}
 }
 
 /**

@@ -5,11 +5,12 @@
  */
 import {randomBytes} from 'node:crypto'
 
-import {NexusError} from '../errors.js'
 import type {Node} from '../model/desired.js'
+import {onEachNode, type UnreachableNode} from './each-node.js'
 import {type NodeObservation, observationPlan, observationScript, parseObservation} from './observation.js'
-import {mapLimit} from './semaphore.js'
 import type {ConnectOptions, NodeConnection, NodeTransport} from './types.js'
+
+export type {UnreachableNode} from './each-node.js'
 
 export const OBSERVE_DEFAULTS = {
   /** The whole observation script, on one node. */
@@ -41,12 +42,6 @@ export async function observeNode(
   return parseObservation(plan, result, nonce)
 }
 
-export interface UnreachableNode {
-  readonly node: string
-  readonly reachable: false
-  readonly error: {readonly code: string; readonly message: string; readonly hint?: string}
-}
-
 export type NodeObservationResult = NodeObservation | UnreachableNode
 
 export interface ObserveNodesOptions extends ObserveOptions {
@@ -66,31 +61,14 @@ export async function observeNodes(
   nodes: readonly Node[],
   options: ObserveNodesOptions,
 ): Promise<NodeObservationResult[]> {
-  return mapLimit(nodes, options.concurrency ?? OBSERVE_DEFAULTS.concurrency, async (node) => {
-    let connection: NodeConnection | undefined
-    try {
-      connection = await transport.connect(node, options.connect)
-      return await observeNode(connection, node, options)
-    } catch (error) {
-      return failed(node.name, error)
-    } finally {
-      await connection?.close().catch(() => {})
-    }
-  })
-}
-
-function failed(node: string, error: unknown): UnreachableNode {
-  if (error instanceof NexusError) {
-    return {
-      node,
-      reachable: false,
-      error: {code: error.code, message: error.message, ...(error.hint ? {hint: error.hint} : {})},
-    }
-  }
-  const message = error instanceof Error ? error.message : String(error)
-  return {
-    node,
-    reachable: false,
-    error: {code: 'observation_failed', message: `observing node ${node} failed: ${message}`},
-  }
+  return onEachNode(
+    transport,
+    nodes,
+    {
+      connect: options.connect,
+      concurrency: options.concurrency ?? OBSERVE_DEFAULTS.concurrency,
+      failure: {code: 'observation_failed', doing: (node) => `observing node ${node}`},
+    },
+    (connection, node) => observeNode(connection, node, options),
+  )
 }

@@ -20,7 +20,7 @@
 import {randomBytes} from 'node:crypto'
 
 import {NexusError} from '../errors.js'
-import {splitSections} from './observation.js'
+import {ABSENT, splitSections} from './probe.js'
 import {sh, shellQuote} from './shell.js'
 import type {ExecResult, NodeConnection} from './types.js'
 
@@ -36,7 +36,6 @@ export interface ReadFilesOptions {
   readonly maxTotalBytes?: number
 }
 
-const ABSENT = 100
 const TOO_LARGE = 102
 
 const PRELUDE = String.raw`export LC_ALL=C

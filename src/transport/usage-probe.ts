@@ -16,8 +16,19 @@ import {randomBytes} from 'node:crypto'
 
 import {NexusError} from '../errors.js'
 import type {Node} from '../model/desired.js'
-import {parseWireguardDump, splitSections} from './observation.js'
-import {mapLimit} from './semaphore.js'
+import {parseWireguardDump} from './observation.js'
+import {
+  assertNonce,
+  firstLines,
+  NOT_FOUND,
+  PROBE_PRELUDE,
+  type Section,
+  splitSections,
+  UNAVAILABLE,
+  XRAY_TIMEOUT_S,
+  xrayUnavailable,
+} from './probe.js'
+import {onEachNode, type UnreachableNode} from './each-node.js'
 import {sh, shellQuote} from './shell.js'
 import type {ConnectOptions, NodeConnection, NodeTransport} from './types.js'
 
@@ -57,11 +68,8 @@ export interface UsageProbeResult {
   readonly xray: XrayCounters | null
 }
 
-export interface UnreachableUsageNode {
-  readonly node: string
-  readonly reachable: false
-  readonly error: {readonly code: string; readonly message: string; readonly hint?: string}
-}
+/** A node whose counters could not be read. */
+export type UnreachableUsageNode = UnreachableNode
 
 // ---------------------------------------------------------------- the script
 
@@ -79,26 +87,7 @@ export function usageProbePlan(node: Node): UsageProbePlan {
   }
 }
 
-const UNAVAILABLE = 101
-const TIMED_OUT = 124
-const NOT_FOUND = 127
-/** Seconds the xray API call may take. */
-const XRAY_TIMEOUT_S = 10
-
-const PRELUDE = String.raw`set -o pipefail
-export LC_ALL=C
-PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-nx_probe() {
-  local name=$1 err rc
-  shift
-  printf '\n@@nexus:%s:out:%s@@\n' "$nx_nonce" "$name"
-  { err=$( { "$@"; } 2>&1 1>&3 3>&- ); rc=$?; } 3>&1
-  printf '\n@@nexus:%s:err:%s@@\n%s\n@@nexus:%s:end:%s:%d@@\n' "$nx_nonce" "$name" "$err" "$nx_nonce" "$name" "$rc"
-}
-nx_need() {
-  command -v "$1" >/dev/null 2>&1 || { printf '%s: command not found\n' "$1" >&2; return ${NOT_FOUND}; }
-}
-nx_wg_all() {
+const SCRIPT_FUNCTIONS = String.raw`nx_wg_all() {
   nx_need wg || return
   # Interface lines (5 fields) carry the private key, peer lines (9 fields) the preshared key: never printed.
   wg show all dump | awk -F '\t' -v OFS='\t' 'NF == 5 { $2 = "(hidden)" } NF == 9 && $3 != "(none)" { $3 = "(hidden)" } { print }'
@@ -119,8 +108,8 @@ nx_xray_stats() {
 
 /** The bash script that reads a node's counters in one exec. `nonce`: hex, fresh per run. */
 export function usageProbeScript(plan: UsageProbePlan, nonce: string): string {
-  if (!/^[0-9a-f]{16,64}$/.test(nonce)) throw new Error('the probe nonce must be 16-64 hex digits')
-  const lines = [PRELUDE, sh`nx_nonce=${nonce}`]
+  assertNonce(nonce)
+  const lines = [PROBE_PRELUDE + SCRIPT_FUNCTIONS, sh`nx_nonce=${nonce}`]
   if (plan.wireguard) lines.push('nx_probe wg nx_wg_all')
   if (plan.xray) lines.push(sh`nx_probe xray nx_xray_stats ${plan.xray.apiPort}`)
   lines.push(`printf '\\n@@nexus:%s:done@@\\n' ${shellQuote(nonce)}`)
@@ -128,12 +117,6 @@ export function usageProbeScript(plan: UsageProbePlan, nonce: string): string {
 }
 
 // ---------------------------------------------------------------- the parser
-
-interface Section {
-  readonly stdout: string
-  readonly stderr: string
-  readonly exitCode: number
-}
 
 /**
  * Turns the output of `usageProbeScript` into counters. Throws a NexusError
@@ -163,11 +146,6 @@ export function parseUsageProbe(
     wireguard: plan.wireguard ? parseWireguardSection(section('wg')) : null,
     xray: plan.xray ? parseXraySection(section('xray')) : null,
   }
-}
-
-function firstLines(text: string, max = 300): string {
-  const trimmed = text.trim().split('\n').slice(0, 3).join('; ')
-  return trimmed.length > max ? `${trimmed.slice(0, max)}…` : trimmed
 }
 
 function parseWireguardSection(section: Section): WireguardCounters {
@@ -212,26 +190,11 @@ export function parseWireguardAllDump(text: string): {interfaces: string[]; peer
 }
 
 function parseXraySection(section: Section): XrayCounters {
-  if (section.exitCode === 0) {
-    const users = parseXrayStats(section.stdout)
-    return users
-      ? {state: 'available', users}
-      : {state: 'unavailable', reason: 'unrecognised output from `xray api statsquery`'}
-  }
-  const detail = firstLines(section.stderr)
-  switch (section.exitCode) {
-    case NOT_FOUND:
-      return {state: 'unavailable', reason: detail || 'xray is not installed'}
-    case UNAVAILABLE:
-      return {state: 'unavailable', reason: detail || 'the xray API does not answer'}
-    case TIMED_OUT:
-      return {state: 'unavailable', reason: `the xray API did not answer within ${XRAY_TIMEOUT_S} s`}
-    default:
-      return {
-        state: 'unavailable',
-        reason: `\`xray api statsquery\` failed (exit ${section.exitCode})${detail ? `: ${detail}` : ''}`,
-      }
-  }
+  if (section.exitCode !== 0) return xrayUnavailable(section, 'xray api statsquery')
+  const users = parseXrayStats(section.stdout)
+  return users
+    ? {state: 'available', users}
+    : {state: 'unavailable', reason: 'unrecognised output from `xray api statsquery`'}
 }
 
 /**
@@ -328,31 +291,14 @@ export async function probeUsageOfNodes(
     readonly now?: () => Date
   },
 ): Promise<(UsageProbeResult | UnreachableUsageNode)[]> {
-  return mapLimit(nodes, options.concurrency ?? USAGE_PROBE_DEFAULTS.concurrency, async (node) => {
-    let connection: NodeConnection | undefined
-    try {
-      connection = await transport.connect(node, options.connect)
-      return await probeUsage(connection, node, options)
-    } catch (error) {
-      return unreachable(node.name, error)
-    } finally {
-      await connection?.close().catch(() => {})
-    }
-  })
-}
-
-function unreachable(node: string, error: unknown): UnreachableUsageNode {
-  if (error instanceof NexusError) {
-    return {
-      node,
-      reachable: false,
-      error: {code: error.code, message: error.message, ...(error.hint ? {hint: error.hint} : {})},
-    }
-  }
-  const message = error instanceof Error ? error.message : String(error)
-  return {
-    node,
-    reachable: false,
-    error: {code: 'usage_probe_failed', message: `reading the counters of node ${node} failed: ${message}`},
-  }
+  return onEachNode(
+    transport,
+    nodes,
+    {
+      connect: options.connect,
+      concurrency: options.concurrency ?? USAGE_PROBE_DEFAULTS.concurrency,
+      failure: {code: 'usage_probe_failed', doing: (node) => `reading the counters of node ${node}`},
+    },
+    (connection, node) => probeUsage(connection, node, options),
+  )
 }

@@ -2,16 +2,12 @@ import {resolve} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
-import {type ApplyRequest, createPeer, type PeerCreated} from '../../app/peer.js'
+import {createPeer, type PeerCreated} from '../../app/peer.js'
 import {NexusCommand} from '../../cli/base-command.js'
-import {NexusError} from '../../errors.js'
-import {writeBytesAtomic} from '../../git/edit-repo.js'
-import {LocalTransport} from '../../transport/local.js'
-import {SshTransport} from '../../transport/ssh.js'
-import {TransportByNode} from '../../transport/by-node.js'
-import {listrReporter, plainReporter, type ApplyReporter} from '../../views/apply-view.js'
-import {askToApply, formatPeerCreated, qrPng, qrTerminal} from '../../views/peer-view.js'
+import {inlineApply, inlineApplyFlags} from '../../cli/inline-apply.js'
 import {colorEnabled} from '../../cli/style.js'
+import {writeBytesAtomic} from '../../git/edit-repo.js'
+import {formatPeerCreated, qrPng, qrTerminal} from '../../views/peer-view.js'
 
 export type PeerCreateResult = PeerCreated & {
   /** Where the QR code PNG was saved (--qr), or null. */
@@ -49,35 +45,12 @@ The peer goes into peers/NAME.yaml with the editor schema header, or, when the p
     }),
     qr: Flags.string({description: 'also save the QR code of the config as a PNG to this file (mode 0600)'}),
     commit: Flags.boolean({description: 'commit the written file (only that file)'}),
-    apply: Flags.boolean({description: "apply to the peer's node right away"}),
-    yes: Flags.boolean({char: 'y', description: 'with --apply: apply without asking'}),
-    'allow-dirty': Flags.boolean({description: 'with --apply: even when other declaration changes are uncommitted'}),
+    ...inlineApplyFlags,
   }
 
   async run(): Promise<PeerCreateResult> {
     const {flags} = this
-    if (flags.apply && !flags.yes && (!process.stdin.isTTY || this.jsonEnabled())) {
-      throw new NexusError(
-        'confirmation_required',
-        '--apply changes the node, and there is no terminal to confirm it in',
-        'pass --yes as well, or leave out --apply and run nexus apply later',
-      )
-    }
-    const reporter: ApplyReporter | undefined = flags.apply
-      ? this.jsonEnabled()
-        ? {sink: () => {}, done: async () => {}}
-        : process.stderr.isTTY
-          ? listrReporter(this.style)
-          : plainReporter((line) => process.stderr.write(line), this.style)
-      : undefined
-    const apply: ApplyRequest | undefined = reporter
-      ? {
-          transport: new TransportByNode({ssh: new SshTransport(), local: new LocalTransport()}),
-          confirm: async (plan) => flags.yes || askToApply(plan, this.style),
-          allowDirty: flags['allow-dirty'] === true,
-          emit: reporter.sink,
-        }
-      : undefined
+    const inline = inlineApply(flags, {json: this.jsonEnabled(), style: this.style})
     const result = await createPeer({
       root: this.repoPath,
       location: this.stateLocation,
@@ -91,10 +64,10 @@ The peer goes into peers/NAME.yaml with the editor schema header, or, when the p
       ...(flags.address ? {addresses: flags.address} : {}),
       ...(flags['allowed-ips'] ? {allowedIPs: flags['allowed-ips']} : {}),
       commit: flags.commit === true,
-      ...(apply ? {apply} : {}),
+      ...(inline.request ? {apply: inline.request} : {}),
       notice: (text) => this.notice(text),
     })
-    await reporter?.done()
+    await inline.done()
 
     // The config is printed before anything else can fail: its private key exists nowhere else.
     this.print(formatPeerCreated(result, this.style))
