@@ -54,10 +54,13 @@ export class SecretBox {
       throw new NexusError('corrupt_secret', `the stored secret ${context} is not in a format this nexus reads`)
     }
     const bytes = Buffer.from(payload, 'base64url')
-    const decipher = createDecipheriv('aes-256-gcm', this.key, bytes.subarray(0, IV_BYTES))
-    decipher.setAAD(Buffer.from(context))
-    decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES))
+    if (bytes.length < IV_BYTES + TAG_BYTES) {
+      throw new NexusError('corrupt_secret', `the stored secret ${context} is truncated`)
+    }
     try {
+      const decipher = createDecipheriv('aes-256-gcm', this.key, bytes.subarray(0, IV_BYTES))
+      decipher.setAAD(Buffer.from(context))
+      decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES))
       return Buffer.concat([
         decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)),
         decipher.final(),

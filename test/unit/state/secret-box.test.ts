@@ -25,9 +25,14 @@ describe('SecretBox', () => {
     const sealed = box.seal('secret', 'c')
     const other = SecretBox.fromText(SecretBox.generateKeyText())
     expect(() => other.open(sealed, 'c')).toThrow(expect.objectContaining({code: 'wrong_secret_key'}))
-    const tampered = `${sealed.slice(0, -2)}${sealed.endsWith('A') ? 'B' : 'A'}${sealed.slice(-1)}`
+    // Flip one bit of the ciphertext itself (not of the base64 text, whose last character may carry padding bits).
+    const bytes = Buffer.from(sealed.slice(3), 'base64url')
+    bytes[14] = bytes[14]! ^ 0x01
+    const tampered = `v1.${bytes.toString('base64url')}`
+    expect(tampered).not.toBe(sealed)
     expect(() => box.open(tampered, 'c')).toThrow(expect.objectContaining({code: 'wrong_secret_key'}))
     expect(() => box.open('v0.abc', 'c')).toThrow(expect.objectContaining({code: 'corrupt_secret'}))
+    expect(() => box.open('v1.abc', 'c')).toThrow(expect.objectContaining({code: 'corrupt_secret'}))
   })
 
   it('accepts a base64 key or a passphrase, and gives the same key for the same text', () => {
