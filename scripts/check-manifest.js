@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Fails when oclif.manifest.json is stale: regenerates it and compares.
+// Fails when oclif.manifest.json is stale: regenerates it, compares, and puts the committed file back.
 // oclif reads commands, flags and help from the manifest at run time, so a
 // stale one hides new commands or flags.
 import {execFileSync} from 'node:child_process'
@@ -15,8 +15,9 @@ const before = (() => {
 })()
 execFileSync('npx', ['oclif', 'manifest'], {stdio: ['ignore', 'ignore', 'inherit']})
 const after = readFileSync(path, 'utf8')
+// A check leaves the tree as it found it, stale or not.
+writeFileSync(path, before)
 if (normalize(before) !== normalize(after)) {
-  writeFileSync(path, before)
   console.error('oclif.manifest.json is stale: run `npm run build && npm run manifest` and commit the result')
   process.exit(1)
 }
