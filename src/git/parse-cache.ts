@@ -22,13 +22,15 @@ import {
   restoreParse,
   summarizeParse,
 } from '../inventory/parse-yaml.js'
+import {ensurePrivateDir, PRIVATE_DIR} from '../state/private-dir.js'
 
-export const PARSE_CACHE_DIR = join('.nexus', 'cache', 'parse')
+export const PARSE_CACHE_DIR = join(PRIVATE_DIR, 'cache', 'parse')
 
 export class ParseCache {
   private readonly fresh = new Map<string, ParseSummary>()
 
   private constructor(
+    private readonly root: string,
     private readonly dir: string | undefined,
     private readonly keys: ReadonlyMap<SourceFile, string>,
     private readonly hits: ReadonlyMap<string, ParseSummary>,
@@ -36,7 +38,7 @@ export class ParseCache {
 
   /** Looks up every file; `enabled: false` parses everything and keeps nothing. */
   static async open(root: string, files: readonly SourceFile[], enabled = true): Promise<ParseCache> {
-    if (!enabled) return new ParseCache(undefined, new Map(), new Map())
+    if (!enabled) return new ParseCache(root, undefined, new Map(), new Map())
     const dir = join(root, PARSE_CACHE_DIR)
     const keys = new Map(files.map((file) => [file, entryKey(file)]))
     const hits = new Map<string, ParseSummary>()
@@ -46,7 +48,7 @@ export class ParseCache {
         if (summary) hits.set(key, summary)
       }),
     )
-    return new ParseCache(dir, keys, hits)
+    return new ParseCache(root, dir, keys, hits)
   }
 
   get hitCount(): number {
@@ -67,7 +69,8 @@ export class ParseCache {
     if (!this.dir || this.fresh.size === 0) return
     const dir = this.dir
     try {
-      await mkdir(dir, {recursive: true})
+      await ensurePrivateDir(join(this.root, PRIVATE_DIR))
+      await mkdir(dir, {recursive: true, mode: 0o700})
       await Promise.all(
         [...this.fresh].map(async ([key, summary]) => {
           const temporary = join(dir, `.${key}.${process.pid}`)

@@ -13,6 +13,7 @@ import type {SqlDriver} from './driver.js'
 import {migrate, MIGRATIONS} from './migrations.js'
 import {openPgDriver} from './pg-driver.js'
 import {openPgliteDriver} from './pglite-driver.js'
+import {PRIVATE_DIR} from './private-dir.js'
 import {loadSecretKey} from './secret-key.js'
 import {StateStore} from './store.js'
 
@@ -23,10 +24,10 @@ export type StateLocation =
 export const DEFAULT_SCHEMA = 'nexus'
 
 export function stateLocation(repoRoot: string, options: {databaseUrl?: string; schema?: string}): StateLocation {
-  const keyFile = join(repoRoot, '.nexus', 'secret.key')
+  const keyFile = join(repoRoot, PRIVATE_DIR, 'secret.key')
   if (options.databaseUrl)
     return {kind: 'pg', url: options.databaseUrl, schema: options.schema ?? DEFAULT_SCHEMA, keyFile}
-  return {kind: 'pglite', dataDir: join(repoRoot, '.nexus', 'state'), keyFile}
+  return {kind: 'pglite', dataDir: join(repoRoot, PRIVATE_DIR, 'state'), keyFile}
 }
 
 export interface OpenOptions {

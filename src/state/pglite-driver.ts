@@ -4,13 +4,14 @@
  * directory keeps a second nexus process out while one is running, and a
  * lock left by a process that died is taken over.
  */
-import {mkdir, open, readFile, rm, stat} from 'node:fs/promises'
+import {open, readFile, rm, stat} from 'node:fs/promises'
 import {dirname} from 'node:path'
 
 import {PGlite} from '@electric-sql/pglite'
 
 import {NexusError} from '../errors.js'
 import {SCHEMA_PATTERN, type SqlDriver, type SqlExecutor} from './driver.js'
+import {ensurePrivateDir} from './private-dir.js'
 
 export interface PgliteOptions {
   readonly schema: string
@@ -21,7 +22,7 @@ export interface PgliteOptions {
 export async function openPgliteDriver(dataDir: string, options: PgliteOptions): Promise<SqlDriver> {
   if (!SCHEMA_PATTERN.test(options.schema))
     throw new NexusError('invalid_schema', `schema name ${options.schema} is not valid`)
-  await mkdir(dirname(dataDir), {recursive: true, mode: 0o700})
+  await ensurePrivateDir(dirname(dataDir))
   const release = await acquireLock(`${dataDir}.lock`, options.lockTimeoutMs ?? 30_000)
   let db: PGlite
   try {

@@ -3,10 +3,11 @@
  * in the repo. With the embedded database and neither present, a key file is
  * created (mode 0600). A Postgres state is shared, so its key must be given.
  */
-import {mkdir, readFile, writeFile} from 'node:fs/promises'
+import {readFile, writeFile} from 'node:fs/promises'
 import {dirname} from 'node:path'
 
 import {NexusError} from '../errors.js'
+import {ensurePrivateDir} from './private-dir.js'
 import {SecretBox} from './secret-box.js'
 
 export interface SecretKey {
@@ -31,7 +32,7 @@ export async function loadSecretKey(options: {
   if (text !== undefined) return {box: SecretBox.fromText(text), source: 'key file'}
   if (!options.create) return undefined
   const key = SecretBox.generateKeyText()
-  await mkdir(dirname(options.keyFile), {recursive: true, mode: 0o700})
+  await ensurePrivateDir(dirname(options.keyFile))
   await writeFile(options.keyFile, `${key}\n`, {mode: 0o600, flag: 'wx'})
   return {box: SecretBox.fromText(key), source: 'key file', created: options.keyFile}
 }
