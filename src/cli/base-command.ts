@@ -10,7 +10,7 @@ import type {ChalkInstance} from 'chalk'
 
 import {NexusError} from '../errors.js'
 import {type StateLocation, stateLocation} from '../state/open.js'
-import {createStyle} from './style.js'
+import {colorEnabled, createStyle} from './style.js'
 
 export type CommandFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof NexusCommand)['baseFlags'] & T['flags']
@@ -68,6 +68,19 @@ export abstract class NexusCommand<T extends typeof Command> extends Command {
     // NEXUS_DATABASE_SCHEMA lets several states share one database (one schema each).
     const schema = process.env.NEXUS_DATABASE_SCHEMA
     return stateLocation(this.repoPath, url ? {databaseUrl: url, ...(schema ? {schema} : {})} : {})
+  }
+
+  /**
+   * The `--json` document. oclif colours JSON token by token even when the
+   * colour is then dropped, which costs seconds on a large plan (tens of MB);
+   * without colour the text is plain `JSON.stringify`, as oclif would print it.
+   */
+  override logJson(json: unknown): void {
+    if (colorEnabled()) {
+      super.logJson(json)
+      return
+    }
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
   }
 
   /** Human output on stdout; silent under --json, which returns the result instead. */

@@ -41,22 +41,38 @@ export function wireguardInterfaceSection(content: string): string {
  * compares unequal and the change takes the safe path, a restart.
  */
 export function xrayBase(content: string): string {
-  const out: string[] = []
-  let closing: string | undefined
-  for (const line of content.split('\n')) {
-    if (closing !== undefined) {
-      if (line === closing || line === `${closing},`) {
-        out.push(`${out.pop() ?? ''}]${line.endsWith(',') ? ',' : ''}`)
-        closing = undefined
-      }
-      continue
+  // Scanned with indexOf rather than split into lines: a large node's file is
+  // megabytes and a hundred thousand lines, and this runs on every node of every plan.
+  const opener = '"clients": ['
+  let out = ''
+  let copied = 0
+  let at = content.indexOf(`${opener}\n`)
+  while (at !== -1) {
+    const lineStart = content.lastIndexOf('\n', at - 1) + 1
+    const indent = content.slice(lineStart, at)
+    if (/^\s*$/.test(indent)) {
+      const close = closingLine(content, at + opener.length, indent)
+      if (close === undefined) return content
+      out += `${content.slice(copied, at + opener.length)}]${close.comma ? ',' : ''}`
+      copied = close.end
+      at = content.indexOf(`${opener}\n`, close.end)
+    } else {
+      at = content.indexOf(`${opener}\n`, at + opener.length)
     }
-    const open = /^(\s*)"clients": \[$/.exec(line)
-    if (open) closing = `${open[1] ?? ''}]`
-    out.push(line)
   }
-  if (closing !== undefined) return content
-  return out.join('\n')
+  return copied === 0 ? content : out + content.slice(copied)
+}
+
+/** The line `${indent}]` or `${indent}],` after `from` (which is at a line end): where it ends, and its comma. */
+function closingLine(content: string, from: number, indent: string): {end: number; comma: boolean} | undefined {
+  const needle = `\n${indent}]`
+  for (let at = content.indexOf(needle, from); at !== -1; at = content.indexOf(needle, at + 1)) {
+    let end = at + needle.length
+    const comma = content[end] === ','
+    if (comma) end += 1
+    if (end === content.length || content[end] === '\n') return {end, comma}
+  }
+  return undefined
 }
 
 /** A peer set as the node reports it (`wg show dump`): key and allowed IPs, order-free. */

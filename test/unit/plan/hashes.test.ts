@@ -55,3 +55,48 @@ describe('xrayBase', () => {
     expect(xrayBase(truncated)).toBe(truncated)
   })
 })
+
+describe('xrayBase on edge layouts', () => {
+  it('cuts an empty clients list, the last inbound, and keeps commas where they were', () => {
+    const text = [
+      '{',
+      '  "a": {',
+      '    "clients": [',
+      '    ],',
+      '    "x": 1',
+      '  },',
+      '  "b": {',
+      '    "clients": [',
+      '      {"id": "1"},',
+      '      {"id": "2"}',
+      '    ]',
+      '  }',
+      '}',
+      '',
+    ].join('\n')
+    expect(xrayBase(text)).toBe(
+      [
+        '{',
+        '  "a": {',
+        '    "clients": [],',
+        '    "x": 1',
+        '  },',
+        '  "b": {',
+        '    "clients": []',
+        '  }',
+        '}',
+        '',
+      ].join('\n'),
+    )
+  })
+
+  it('does not take a bracket of a deeper or shallower line for the end of the list', () => {
+    const text = ['{', '  "clients": [', '    {"id": "1", "tags": [', '    ]}', '  ]', '}'].join('\n')
+    expect(xrayBase(text)).toBe(['{', '  "clients": []', '}'].join('\n'))
+  })
+
+  it('leaves text alone where "clients": [ is not alone on its line', () => {
+    const text = ['{', '  "note": "clients": [', '  "x": 1', '}'].join('\n')
+    expect(xrayBase(text)).toBe(text)
+  })
+})
