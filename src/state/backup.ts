@@ -8,26 +8,10 @@ import {readFile} from 'node:fs/promises'
 import {NexusError} from '../errors.js'
 import {writeFileAtomic} from '../transport/local-files.js'
 import type {SqlExecutor} from './driver.js'
-import {SCHEMA_VERSION, type StateStore} from './store.js'
+import {isEmptyState, SCHEMA_VERSION, type StateStore} from './store.js'
+import {STATE_TABLES as TABLES} from './tables.js'
 
 export const DUMP_FORMAT = 'nexus-state-dump'
-
-/** Tables in an order that satisfies foreign keys on insert. The apply lease is not state to restore. */
-const TABLES: readonly {name: string; orderBy: string; sequence?: string}[] = [
-  {name: 'secrets', orderBy: 'scope, name'},
-  {name: 'address_allocations', orderBy: 'node, iface, address'},
-  {name: 'links', orderBy: 'user_name, link'},
-  {name: 'revoked_links', orderBy: 'uuid_hash'},
-  {name: 'subscriptions', orderBy: 'user_name'},
-  {name: 'usage_counters', orderBy: 'node, kind, key'},
-  {name: 'usage_totals', orderBy: 'user_name, node, day'},
-  {name: 'applies', orderBy: 'id', sequence: 'id'},
-  {name: 'node_revisions', orderBy: 'node, revision'},
-  {name: 'node_revision_files', orderBy: 'node, revision, path'},
-  {name: 'audit_log', orderBy: 'id', sequence: 'id'},
-  {name: 'host_keys', orderBy: 'node'},
-  {name: 'objects', orderBy: 'kind, name'},
-]
 
 export interface StateDump {
   readonly format: typeof DUMP_FORMAT
@@ -87,14 +71,16 @@ export async function restoreState(
       'set NEXUS_SECRET_KEY (or copy .nexus/secret.key) to the key of the state the dump came from',
     )
   }
-  if (!options.force && !(await store.isEmpty())) {
-    throw new NexusError(
-      'state_not_empty',
-      `the state at ${store.location} is not empty`,
-      'pass --force to replace it with the dump',
-    )
-  }
   return store.driver.transaction(async (tx) => {
+    // Lock the state row as writers do, so no write slips in between the emptiness check and the replace.
+    await tx.query('select serial from state_meta where id = 1 for update')
+    if (!options.force && !(await isEmptyState(tx))) {
+      throw new NexusError(
+        'state_not_empty',
+        `the state at ${store.location} is not empty`,
+        'pass --force to replace it with the dump',
+      )
+    }
     for (const table of [...TABLES].reverse()) await tx.query(`delete from ${table.name}`)
     let rows = 0
     for (const table of TABLES) {

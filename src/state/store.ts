@@ -11,6 +11,7 @@ import type {SubscriptionRecord} from '../model/subscription.js'
 import type {SqlDriver, SqlExecutor} from './driver.js'
 import {MIGRATIONS} from './migrations.js'
 import type {SecretBox} from './secret-box.js'
+import {STATE_TABLES} from './tables.js'
 
 export interface StoredSecret {
   readonly value: string
@@ -503,14 +504,9 @@ export class StateStore {
     return new Map(rows.map((row) => [secretKey(row.scope, row.name), row.public_value]))
   }
 
-  /** True when nothing but the schema is there: no secrets, links, addresses, subscriptions or revisions. */
+  /** True when nothing but the schema is there: every state table is empty. */
   async isEmpty(): Promise<boolean> {
-    const [row] = await this.driver.query<{n: string | number}>(
-      `select (select count(*) from secrets) + (select count(*) from links) + (select count(*) from address_allocations)
-        + (select count(*) from subscriptions) + (select count(*) from node_revisions) + (select count(*) from host_keys)
-        + (select count(*) from objects) as n`,
-    )
-    return Number(row?.n ?? 0) === 0
+    return isEmptyState(this.driver)
   }
 
   async schemaVersion(): Promise<number> {
@@ -600,6 +596,14 @@ async function applyWrite(tx: SqlExecutor, write: StateWrite, box: SecretBox | u
   for (const object of write.deleteObjects ?? []) {
     await tx.query('delete from objects where kind = $1 and name = $2', [object.kind, object.name])
   }
+}
+
+/** True when every state table is empty (run it on a transaction to decide and act on the same view). */
+export async function isEmptyState(executor: SqlExecutor): Promise<boolean> {
+  const [row] = await executor.query<{n: string | number}>(
+    `select ${STATE_TABLES.map((table) => `(select count(*) from ${table.name})`).join(' + ')} as n`,
+  )
+  return Number(row?.n ?? 0) === 0
 }
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0

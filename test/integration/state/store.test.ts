@@ -6,6 +6,7 @@ import {dumpState, restoreState} from '../../../src/state/backup.js'
 import {migrate, MIGRATIONS} from '../../../src/state/migrations.js'
 import {SecretBox} from '../../../src/state/secret-box.js'
 import {StateStore} from '../../../src/state/store.js'
+import {STATE_TABLES} from '../../../src/state/tables.js'
 import {
   cleanupStateWork,
   dropSchema,
@@ -216,7 +217,52 @@ describe.each(stateDriverCases())('state store on $name', (driverCase) => {
       }),
     ).rejects.toMatchObject({code: 'wrong_secret_key'})
   })
+
+  it('counts a row in any state table as not empty, and restore refuses to overwrite it', async () => {
+    const dump = await dumpState(await fresh(), new Date('2026-11-22T00:00:00Z'))
+    const store = await fresh()
+    expect(Object.keys(ONE_ROW).sort()).toEqual(STATE_TABLES.map((table) => table.name).sort())
+    for (const table of STATE_TABLES) {
+      const inserts = ONE_ROW[table.name] ?? []
+      for (const sql of inserts) await store.driver.query(sql)
+      expect(await store.isEmpty(), table.name).toBe(false)
+      await expect(
+        restoreState(store, dump, {force: false, keyCheck: TEST_KEY_CHECK}),
+        table.name,
+      ).rejects.toMatchObject({code: 'state_not_empty'})
+      const [row] = await store.driver.query<{n: string | number}>(`select count(*) as n from ${table.name}`)
+      expect(Number(row?.n), table.name).toBe(1)
+      for (const other of [...STATE_TABLES].reverse()) await store.driver.query(`delete from ${other.name}`)
+      expect(await store.isEmpty(), table.name).toBe(true)
+    }
+  })
 })
+
+/** One row in each state table (a revision file cannot exist without its revision, so that one adds both). */
+const ONE_ROW: Readonly<Record<string, readonly string[]>> = {
+  secrets: [`insert into secrets (scope, name, ciphertext) values ('node/a', 'wireguard/wg0', 'x')`],
+  address_allocations: [
+    `insert into address_allocations (node, iface, address, family, peer, state) values ('a', 'wg0', '10.0.0.2', 4, 'p', 'tombstone')`,
+  ],
+  links: [`insert into links (user_name, link, uuid_cipher, uuid_hash) values ('u', 'l', 'x', 'h')`],
+  revoked_links: [`insert into revoked_links (uuid_hash, user_name, link) values ('h', 'u', 'l')`],
+  subscriptions: [`insert into subscriptions (user_name, record) values ('u', '{}')`],
+  usage_counters: [
+    `insert into usage_counters (node, kind, key, rx, tx, observed_at) values ('a', 'wireguard', 'k', 1, 1, now())`,
+  ],
+  usage_totals: [`insert into usage_totals (user_name, node, day) values ('u', 'a', '2026-11-22')`],
+  applies: [`insert into applies (actor, host) values ('t', 'h')`],
+  node_revisions: [
+    `insert into node_revisions (node, revision, hashes, actor, result) values ('a', 1, '{}', 't', 'ok')`,
+  ],
+  node_revision_files: [
+    `insert into node_revisions (node, revision, hashes, actor, result) values ('a', 1, '{}', 't', 'ok')`,
+    `insert into node_revision_files (node, revision, path, kind, mode, content_sealed) values ('a', 1, '/f', 'file', 384, 'x')`,
+  ],
+  audit_log: [`insert into audit_log (actor, action, subject) values ('t', 'a', 's')`],
+  host_keys: [`insert into host_keys (node, key) values ('a', 'ssh-ed25519 AAAA')`],
+  objects: [`insert into objects (kind, name, spec) values ('User', 'u', '{}')`],
+}
 
 describe.runIf(postgresUrl())('state across drivers', () => {
   it('moves from PGlite to Postgres through a dump', async () => {
