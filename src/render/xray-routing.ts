@@ -6,8 +6,8 @@
  */
 import type {Desired, Node, PortRange, Rule, RuleEndpoint, Service, XrayRoutingRule} from '../model/desired.js'
 import type {Fleet, XrayClient} from '../model/fleet.js'
-import {formatAddress, formatNetwork} from '../model/ip.js'
-import type {XrayRuleJson, XrayRuleMatch} from './xray-types.js'
+import {type Cidr, cidrContains, familyBits, formatAddress, formatNetwork, type IpAddress} from '../model/ip.js'
+import type {XrayNetwork, XrayRuleJson, XrayRuleMatch} from './xray-types.js'
 
 export const API_INBOUND_TAG = 'api-in'
 export const API_TAG = 'api'
@@ -76,6 +76,7 @@ export function fieldRule(match: XrayRuleMatch, outboundTag: string): XrayRuleJs
 export class NodeEmails {
   private readonly byUser = new Map<string, string[]>()
   private readonly byGroup = new Map<string, readonly string[]>()
+  private everyone: readonly string[] | undefined
 
   constructor(
     private readonly fleet: Fleet,
@@ -90,6 +91,12 @@ export class NodeEmails {
       }
     }
     for (const [user, set] of sets) this.byUser.set(user, [...set].sort())
+  }
+
+  /** Every email with a client on this node, sorted. */
+  all(): readonly string[] {
+    this.everyone ??= sortedUnique([...this.byUser.values()].flat())
+    return this.everyone
   }
 
   ofUser(user: string): readonly string[] {
@@ -125,15 +132,44 @@ export interface RoutingInput {
   readonly declared: readonly XrayRoutingRule[]
 }
 
+/** A service on this node and the emails of its members here. */
+interface Gate {
+  readonly service: Service
+  readonly members: readonly string[]
+}
+
+/**
+ * The order mirrors nftables' nx_egress (nftables.ts): the service gates'
+ * deny part, the fleet rules, the gates' allow part, then what is left.
+ *
+ *   1. the stats API;
+ *   2. non-members of a service whom a later `allow` rule would admit to it,
+ *      blocked from its domains and from its targets on its ports;
+ *   3. the fleet rules in evaluation order;
+ *   4. per service: members to its domains (→ svc-<name>) and its targets
+ *      (→ direct) on its ports, then everyone else blocked from both;
+ *   5. the node's declared rules; 6. the default deny.
+ *
+ * Xray cannot match "every user but these", so step 2 names the non-members
+ * it needs: those a rule of step 3 would otherwise let through. Everyone else
+ * who is not a member is blocked in step 4, after the rules had their say,
+ * which is the same verdict (a `deny` rule blocks; no `allow` rule admits).
+ */
 export function routingRules(input: RoutingInput): XrayRuleJson[] {
   const {fleet, node, emails} = input
+  const gates: Gate[] = input.services.map((service) => ({
+    service,
+    members: emails.ofUsers(fleet.serviceUsers(service)),
+  }))
+  const rules = fleet.rulesOn(node).flatMap((rule) => {
+    const translated = translateRule(rule, fleet, emails)
+    return translated ? [translated] : []
+  })
   return [
     fieldRule({inboundTag: [API_INBOUND_TAG]}, API_TAG),
-    ...input.services.flatMap((service) => serviceGate(service, emails.ofUsers(fleet.serviceUsers(service)))),
-    ...fleet.rulesOn(node).flatMap((rule) => {
-      const translated = fleetRule(rule, fleet, emails)
-      return translated ? [translated] : []
-    }),
+    ...gates.flatMap((gate) => nonMemberBlock(gate, rules, emails)),
+    ...rules.flatMap((rule) => fleetRuleJson(rule, input.services)),
+    ...gates.flatMap((gate) => serviceGate(gate.service, gate.members)),
     ...input.declared.map(declaredRule),
     ...defaultDeny(fleet.desired),
   ]
@@ -144,24 +180,63 @@ export function routingRules(input: RoutingInput): XrayRuleJson[] {
  * `svc-<name>` outbound) and its addresses, on the service ports only; then
  * everyone else is blocked from both. A member on another port falls through
  * to the domain block, which is why the domain rule carries the ports too.
+ * These come after the fleet rules, so a `deny` rule still applies to members.
  */
 export function serviceGate(service: Service, members: readonly string[]): XrayRuleJson[] {
-  const domain = service.domains.length > 0 ? service.domains.map(xrayDomainPattern) : undefined
+  const domain = serviceDomains(service)
   const ip = serviceAddresses(service)
-  const port = service.target.ports.length > 0 ? formatPortList(service.target.ports) : undefined
+  const port = servicePorts(service)
   const rules: XrayRuleJson[] = []
   if (members.length > 0) {
     if (domain) rules.push(fieldRule({user: members, domain, port}, serviceOutboundTag(service.name)))
     rules.push(fieldRule({user: members, ip, port}, DIRECT_TAG))
   }
-  if (domain) rules.push(fieldRule({domain}, BLOCK_TAG))
-  rules.push(fieldRule({ip, port}, BLOCK_TAG))
+  rules.push(...gateBlock(service, undefined))
   return rules
+}
+
+/** Blocks `user` (everyone when undefined) from the service's domains on any port and its targets on its ports. */
+function gateBlock(service: Service, user: readonly string[] | undefined): XrayRuleJson[] {
+  const domain = serviceDomains(service)
+  const rules: XrayRuleJson[] = []
+  if (domain) rules.push(fieldRule({user, domain}, BLOCK_TAG))
+  rules.push(fieldRule({user, ip: serviceAddresses(service), port: servicePorts(service)}, BLOCK_TAG))
+  return rules
+}
+
+/**
+ * The gate's deny part for the non-members that some `allow` rule reaching
+ * the service (any of its targets, or anywhere) would admit. Ports are not
+ * compared: blocking a non-member more than needed is the gate's verdict anyway.
+ */
+function nonMemberBlock(gate: Gate, rules: readonly TranslatedRule[], emails: NodeEmails): XrayRuleJson[] {
+  const members = new Set(gate.members)
+  const admitted = new Set<string>()
+  for (const rule of rules) {
+    if (rule.outboundTag !== DIRECT_TAG || !reachesAnyTarget(rule, gate.service)) continue
+    for (const email of rule.user ?? emails.all()) if (!members.has(email)) admitted.add(email)
+  }
+  return admitted.size > 0 ? gateBlock(gate.service, [...admitted].sort()) : []
+}
+
+function serviceDomains(service: Service): string[] | undefined {
+  return service.domains.length > 0 ? service.domains.map(xrayDomainPattern) : undefined
+}
+
+function servicePorts(service: Service): string | undefined {
+  return service.target.ports.length > 0 ? formatPortList(service.target.ports) : undefined
 }
 
 export function serviceAddresses(service: Service): string[] {
   if (service.target.addresses.length === 0) throw new Error(`xray: service ${service.name} has no target address`)
   return service.target.addresses.map(formatAddress)
+}
+
+/** Where the `svc-<name>` outbound sends the service's domains (xray.ts serviceOutbound). */
+function redirectAddress(service: Service): IpAddress {
+  const [first] = service.target.addresses
+  if (!first) throw new Error(`xray: service ${service.name} has no target address`)
+  return first
 }
 
 const ACTION_OUTBOUND: Readonly<Record<Rule['action'], string | undefined>> = {
@@ -172,29 +247,85 @@ const ACTION_OUTBOUND: Readonly<Record<Rule['action'], string | undefined>> = {
   log: undefined,
 }
 
+/** A fleet rule as xray users see it. */
+interface TranslatedRule {
+  readonly outboundTag: string
+  /** undefined: every user. */
+  readonly user: readonly string[] | undefined
+  /** undefined: anywhere. */
+  readonly ip: string[] | undefined
+  /** The same destinations as prefixes, to tell which services they reach; undefined: anywhere. */
+  readonly networks: Cidr[] | undefined
+  readonly port: string | undefined
+  readonly network: XrayNetwork | undefined
+}
+
 /**
  * One nexus rule as seen by xray users, or undefined when it cannot apply to
  * them. Whenever part of a rule cannot be expressed the whole rule is skipped:
  * dropping a condition would widen it, and a widened allow is a hole.
  */
-export function fleetRule(rule: Rule, fleet: Fleet, emails: NodeEmails): XrayRuleJson | undefined {
+function translateRule(rule: Rule, fleet: Fleet, emails: NodeEmails): TranslatedRule | undefined {
   const outboundTag = ACTION_OUTBOUND[rule.action]
   if (outboundTag === undefined || rule.direction === 'ingress') return undefined
   // Xray carries no ICMP, and the inner source port of an xray user's
   // connection is not visible to routing.
   if (rule.protocol === 'icmp' || rule.sourcePorts.length > 0) return undefined
   const user = ruleUsers(rule.sources, emails)
-  const ip = ruleAddresses(rule.destinations, fleet)
-  if (user === null || ip === null) return undefined
-  return fieldRule(
-    {
-      user,
-      ip,
-      port: rule.ports.length > 0 ? formatPortList(rule.ports) : undefined,
-      network: rule.protocol === 'any' ? undefined : rule.protocol,
-    },
+  const destinations = ruleDestinations(rule.destinations, fleet)
+  if (user === null || destinations === null) return undefined
+  return {
     outboundTag,
-  )
+    user,
+    ip: destinations?.ip,
+    networks: destinations?.networks,
+    port: rule.ports.length > 0 ? formatPortList(rule.ports) : undefined,
+    network: rule.protocol === 'any' ? undefined : rule.protocol,
+  }
+}
+
+/**
+ * The routing rules of one fleet rule. Xray matches an `ip` rule only against
+ * an address, never against a domain the client asked for, so traffic to a
+ * service's domains is treated as traffic to the address its `svc-<name>`
+ * outbound sends it to:
+ *
+ * - a `deny` rule whose destinations contain that address also blocks the
+ *   service's domains (otherwise the member-allow rule further down would
+ *   steer the user to the target the rule denies);
+ * - an `allow` rule with no destination would match the domains itself and
+ *   send them to `direct` (the public DNS answer, not the service), so it is
+ *   preceded by one rule per service that steers its domains to `svc-<name>`.
+ *   Non-members among its users are blocked before any of this.
+ */
+function fleetRuleJson(rule: TranslatedRule, services: readonly Service[]): XrayRuleJson[] {
+  const {user, port, network} = rule
+  const main = fieldRule({user, ip: rule.ip, port, network}, rule.outboundTag)
+  const withDomains = services.filter((service) => service.domains.length > 0)
+  if (rule.outboundTag === BLOCK_TAG) {
+    if (!rule.networks) return [main]
+    const networks = rule.networks
+    const reached = withDomains.filter((service) =>
+      networks.some((cidr) => cidrContains(cidr, redirectAddress(service))),
+    )
+    const domain = reached.flatMap((service) => serviceDomains(service) ?? [])
+    return domain.length > 0
+      ? [fieldRule({user, domain: [...new Set(domain)], port, network}, BLOCK_TAG), main]
+      : [main]
+  }
+  if (rule.networks) return [main]
+  return [
+    ...withDomains.map((service) =>
+      fieldRule({user, domain: serviceDomains(service), port, network}, serviceOutboundTag(service.name)),
+    ),
+    main,
+  ]
+}
+
+function reachesAnyTarget(rule: TranslatedRule, service: Service): boolean {
+  const networks = rule.networks
+  if (!networks) return true
+  return service.target.addresses.some((address) => networks.some((cidr) => cidrContains(cidr, address)))
 }
 
 /**
@@ -218,16 +349,33 @@ function ruleUsers(sources: readonly RuleEndpoint[], emails: NodeEmails): string
   return found.length > 0 ? sortedUnique(found) : null
 }
 
-/** The `ip` list for a rule's destinations: undefined for "anywhere", null when none is expressible. */
-function ruleAddresses(destinations: readonly RuleEndpoint[], fleet: Fleet): string[] | undefined | null {
+/**
+ * A rule's destinations as Xray's `ip` list and as prefixes: undefined for
+ * "anywhere", null when none is expressible. User and group destinations are
+ * WireGuard peers' tunnel addresses, which mean nothing to xray.
+ */
+function ruleDestinations(
+  destinations: readonly RuleEndpoint[],
+  fleet: Fleet,
+): {ip: string[]; networks: Cidr[]} | undefined | null {
   if (destinations.length === 0) return undefined
-  const found: string[] = []
+  const ip: string[] = []
+  const networks: Cidr[] = []
   for (const destination of destinations) {
-    if (destination.kind === 'cidr') found.push(formatNetwork(destination.cidr))
-    else if (destination.kind === 'service') found.push(...serviceAddresses(serviceNamed(fleet, destination.name)))
-    // user and group destinations are WireGuard peers' tunnel addresses: no meaning for xray.
+    if (destination.kind === 'cidr') {
+      ip.push(formatNetwork(destination.cidr))
+      networks.push(destination.cidr)
+    } else if (destination.kind === 'service') {
+      const service = serviceNamed(fleet, destination.name)
+      ip.push(...serviceAddresses(service))
+      networks.push(...service.target.addresses.map(hostCidr))
+    }
   }
-  return found.length > 0 ? [...new Set(found)] : null
+  return ip.length > 0 ? {ip: [...new Set(ip)], networks} : null
+}
+
+function hostCidr(address: IpAddress): Cidr {
+  return {family: address.family, address: address.value, network: address.value, prefix: familyBits(address.family)}
 }
 
 function serviceNamed(fleet: Fleet, name: string): Service {

@@ -22,6 +22,7 @@ import type {
 import {makeRule} from '../../helpers/builders.js'
 import {cidr, desired, ip, KEYS, node, state, UUIDS} from '../../helpers/fixture.js'
 import {expectGolden} from '../../helpers/golden.js'
+import {route} from './xray-route.js'
 
 const fixtureXray = node.xray as XrayConfig
 
@@ -311,25 +312,148 @@ describe('renderXray', () => {
   })
 
   describe('routing', () => {
-    it('gates services before the fleet rules: members to the service, then everyone else blocked', () => {
+    it('gates services after the fleet rules: members to the service, then everyone else blocked', () => {
       const rules = config().routing.rules
       const members = ['alice.default@nexus', 'alice.phone@nexus', 'carol.default@nexus']
       const domains = ['full:git.corp.example', 'regexp:^[^.]+\\.wiki\\.corp\\.example$']
       const targets = ['10.10.0.10', 'fd10::10']
-      expect(rules.slice(1, 5)).toEqual([
+      // No allow rule reaches git, so no non-member needs blocking before the rules.
+      expect(rules[1]).toEqual({type: 'field', port: '25,465', network: 'tcp', outboundTag: 'block'})
+      const gate = rules.findIndex((r) => r.outboundTag === 'svc-git')
+      expect(gate).toBeGreaterThan(rules.findLastIndex((r) => r.port === '25,465'))
+      expect(rules.slice(gate, gate + 4)).toEqual([
         {type: 'field', user: members, domain: domains, port: '22,443', outboundTag: 'svc-git'},
         {type: 'field', user: members, ip: targets, port: '22,443', outboundTag: 'direct'},
         {type: 'field', domain: domains, outboundTag: 'block'},
         {type: 'field', ip: targets, port: '22,443', outboundTag: 'block'},
       ])
-      expect(rules[5]).toEqual({type: 'field', port: '25,465', network: 'tcp', outboundTag: 'block'})
+      expect(rules.slice(gate + 4)).toEqual([])
+    })
+
+    describe('a deny rule on a service applies to its members, as in nftables', () => {
+      const denyAlice = rule({
+        name: 'no-git-for-alice',
+        sources: [{kind: 'user', name: 'alice'}],
+        destinations: [{kind: 'service', name: 'git'}],
+      })
+      const cfg = () => config(desiredWith({rules: [...desired.rules, denyAlice]}))
+
+      it('blocks the member from the target addresses and from the domains', () => {
+        for (const user of ['alice.default@nexus', 'alice.phone@nexus']) {
+          expect(route(cfg(), {user, to: '10.10.0.10', port: 443})).toBe('block')
+          expect(route(cfg(), {user, to: 'fd10::10', port: 22})).toBe('block')
+          expect(route(cfg(), {user, to: 'git.corp.example', port: 443})).toBe('block')
+          expect(route(cfg(), {user, to: 'team.wiki.corp.example', port: 22})).toBe('block')
+        }
+      })
+
+      it('leaves the other members their access', () => {
+        const user = 'carol.default@nexus'
+        expect(route(cfg(), {user, to: 'git.corp.example', port: 443})).toBe('svc-git')
+        expect(route(cfg(), {user, to: '10.10.0.10', port: 443})).toBe('direct')
+        expect(route(cfg(), {user, to: 'git.corp.example', port: 80})).toBe('block')
+        expect(route(cfg(), {user: 'bob.default@nexus', to: 'git.corp.example', port: 443})).toBe('block')
+      })
+
+      it('renders the deny, domains first, before the members are admitted', () => {
+        const rules = cfg().routing.rules
+        const deny = rules.findIndex((r) => r.user?.[0] === 'alice.default@nexus' && r.outboundTag === 'block')
+        expect(rules.slice(deny, deny + 2)).toEqual([
+          {
+            type: 'field',
+            user: ['alice.default@nexus', 'alice.phone@nexus'],
+            domain: ['full:git.corp.example', 'regexp:^[^.]+\\.wiki\\.corp\\.example$'],
+            outboundTag: 'block',
+          },
+          {
+            type: 'field',
+            user: ['alice.default@nexus', 'alice.phone@nexus'],
+            ip: ['10.10.0.10', 'fd10::10'],
+            outboundTag: 'block',
+          },
+        ])
+        expect(deny).toBeLessThan(rules.findIndex((r) => r.outboundTag === 'svc-git'))
+      })
+
+      it('also when the rule names a prefix holding the service address, on the ports it names', () => {
+        const lan = rule({
+          name: 'alice-no-dc-https',
+          sources: [{kind: 'user', name: 'alice'}],
+          destinations: [{kind: 'cidr', cidr: cidr('10.10.0.0/16')}],
+          ports: [{from: 443, to: 443}],
+          protocol: 'tcp',
+        })
+        const c = config(desiredWith({rules: [lan]}))
+        const user = 'alice.default@nexus'
+        expect(route(c, {user, to: 'git.corp.example', port: 443})).toBe('block')
+        expect(route(c, {user, to: '10.10.0.10', port: 443})).toBe('block')
+        expect(route(c, {user, to: 'git.corp.example', port: 22})).toBe('svc-git')
+        expect(route(c, {user, to: '10.10.0.10', port: 22})).toBe('direct')
+      })
+    })
+
+    describe('an allow rule never opens a service to a non-member', () => {
+      const bob = 'bob.default@nexus'
+
+      it('blocks the non-members an allow rule to the target prefix names, before that rule', () => {
+        const dc = rule({
+          name: 'guests-to-dc',
+          action: 'allow',
+          priority: 1000,
+          sources: [{kind: 'user', name: 'bob'}],
+          destinations: [{kind: 'cidr', cidr: cidr('10.0.0.0/8')}],
+        })
+        const c = config(desiredWith({rules: [dc]}))
+        expect(route(c, {user: bob, to: '10.10.0.10', port: 443})).toBe('block')
+        expect(route(c, {user: bob, to: 'git.corp.example', port: 443})).toBe('block')
+        expect(route(c, {user: bob, to: '10.10.0.11', port: 443})).toBe('direct')
+        expect(c.routing.rules.slice(1, 3)).toEqual([
+          {
+            type: 'field',
+            user: [bob],
+            domain: ['full:git.corp.example', 'regexp:^[^.]+\\.wiki\\.corp\\.example$'],
+            outboundTag: 'block',
+          },
+          {type: 'field', user: [bob], ip: ['10.10.0.10', 'fd10::10'], port: '22,443', outboundTag: 'block'},
+        ])
+      })
+
+      it('blocks every non-member here when the allow rule has no source', () => {
+        const everyone = rule({name: 'everyone-to-dc', action: 'allow', destinations: [{kind: 'service', name: 'git'}]})
+        const c = config(desiredWith({rules: [everyone]}))
+        expect(route(c, {user: bob, to: 'fd10::10', port: 22})).toBe('block')
+        expect(route(c, {user: 'alice.phone@nexus', to: 'fd10::10', port: 22})).toBe('direct')
+        expect(c.routing.rules[1]?.user).toEqual([bob])
+      })
+
+      it('adds nothing when no allow rule reaches a service target', () => {
+        const other = rule({
+          name: 'bob-elsewhere',
+          action: 'allow',
+          sources: [{kind: 'user', name: 'bob'}],
+          destinations: [{kind: 'cidr', cidr: cidr('10.20.0.0/16')}],
+        })
+        const rules = config(desiredWith({rules: [other]})).routing.rules
+        expect(rules.filter((r) => r.user?.includes(bob) && r.outboundTag === 'block')).toEqual([])
+      })
+
+      it('steers members to the service when an allow rule to anywhere would send its domains out directly', () => {
+        const project = {...desired.project, defaults: {...desired.project.defaults, firewall: 'deny' as const}}
+        const anywhere = rule({name: 'all-web', action: 'allow', ports: [{from: 443, to: 443}]})
+        const c = config(desiredWith({project, rules: [anywhere]}))
+        expect(route(c, {user: 'carol.default@nexus', to: 'git.corp.example', port: 443})).toBe('svc-git')
+        expect(route(c, {user: 'carol.default@nexus', to: 'example.org', port: 443})).toBe('direct')
+        expect(route(c, {user: bob, to: 'git.corp.example', port: 443})).toBe('block')
+        expect(route(c, {user: bob, to: 'example.org', port: 443})).toBe('direct')
+        expect(route(c, {user: bob, to: 'example.org', port: 80})).toBe('block')
+      })
     })
 
     it('emits only the block rules for a service whose members have no client here', () => {
       const [git] = desired.services as [Service]
       const daveOnly: Service = {...git, access: {groups: [], users: ['dave']}}
       const rules = config(desiredWith({services: [daveOnly]})).routing.rules
-      expect(rules.slice(1, 3)).toEqual([
+      expect(rules.slice(-2)).toEqual([
         {
           type: 'field',
           domain: ['full:git.corp.example', 'regexp:^[^.]+\\.wiki\\.corp\\.example$'],
@@ -338,7 +462,6 @@ describe('renderXray', () => {
         {type: 'field', ip: ['10.10.0.10', 'fd10::10'], port: '22,443', outboundTag: 'block'},
       ])
       expect(rules.some((r) => r.outboundTag === 'svc-git')).toBe(false)
-      expect(rules[3]).toEqual({type: 'field', port: '25,465', network: 'tcp', outboundTag: 'block'})
     })
 
     it('translates allow and deny rules with users, destinations, ports and network', () => {
@@ -367,8 +490,9 @@ describe('renderXray', () => {
       expect(rules.some((r) => r.port === '53')).toBe(false)
       expect(rules.some((r) => r.port === '22' && r.ip?.includes('10.0.0.0/8'))).toBe(false)
       expect(rulesTo(config(desiredWith({rules: [ingress]})), '198.51.100.0/24')).toEqual([])
-      // 3 fleet rules survive of the fixture's 6: block-smtp, admins-to-lan, guests-no-lan.
-      expect(rules).toHaveLength(1 + 4 + 3)
+      // 3 fleet rules survive of the fixture's 6: block-smtp, admins-to-lan, guests-no-lan
+      // (which reaches git, so it blocks git's domains too).
+      expect(rules).toHaveLength(1 + 3 + 1 + 4)
     })
 
     it('skips a rule whose user or group sources resolve to nobody here, never widening it to everyone', () => {
@@ -440,7 +564,7 @@ describe('renderXray', () => {
 
     it('gives a condition-less rule an explicit network, since Xray refuses a rule with no fields', () => {
       const all = rule({name: 'deny-all'})
-      expect(config(desiredWith({rules: [all]})).routing.rules.at(-1)).toEqual({
+      expect(config(desiredWith({rules: [all]})).routing.rules[1]).toEqual({
         type: 'field',
         network: 'tcp,udp',
         outboundTag: 'block',
