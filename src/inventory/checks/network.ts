@@ -2,7 +2,9 @@
  * Addresses, prefixes, ports and keys: everything WireGuard or the kernel
  * would reject, or worse, silently accept and mis-route (formats.md §2.4).
  */
+import type {Node, Peer, WireguardInterface} from '../../model/desired.js'
 import {
+  type Cidr,
   cidrContains,
   cidrKey,
   cidrSize,
@@ -14,7 +16,7 @@ import {
   isReservedHost,
 } from '../../model/ip.js'
 import type {Declared} from '../declared.js'
-import type {Check} from './context.js'
+import type {Check, CheckContext} from './context.js'
 
 export const checkInterfaces: Check = ({set, desired, reporter}) => {
   for (const declared of set.Node) {
@@ -152,7 +154,7 @@ export const checkPeers: Check = (context) => {
   const nodes = new Map(desired.nodes.map((n) => [n.name, n]))
   const peers = new Map(desired.peers.map((p) => [p.name, p]))
   const addressOwners = new Map<string, string>()
-  const routeOwners = new Map<string, string>()
+  const routes = new Map<string, NodeRoutes>()
   const keyOwners = new Map<string, Declared<'Peer'>>()
   const capacity = new Map<string, {count: number; declared: Declared<'Peer'>}>()
 
@@ -222,30 +224,7 @@ export const checkPeers: Check = (context) => {
       }
     }
 
-    // WireGuard silently moves a duplicated AllowedIPs entry to the later peer (formats.md §2.4).
-    for (const [i, cidr] of peer.allowedIPs.entries()) {
-      const key = `${where}|${cidrKey(cidr)}`
-      const owner = routeOwners.get(key)
-      if (owner) {
-        reporter.report(declared, {
-          path: ['allowedIPs', i],
-          code: 'duplicate_allowed_ips',
-          message: `allowedIPs ${formatNetwork(cidr)} is also routed to peer ${owner} on ${where}`,
-          hint: 'WireGuard would silently give it to only one of them; route each network to one peer',
-        })
-      } else {
-        routeOwners.set(key, peer.name)
-      }
-      for (const gateway of iface.addresses) {
-        if (cidrsOverlap(gateway, cidr)) {
-          reporter.report(declared, {
-            path: ['allowedIPs', i],
-            code: 'overlapping_cidr',
-            message: `allowedIPs ${formatNetwork(cidr)} overlaps the tunnel prefix ${formatNetwork(gateway)} of ${iface.name}`,
-          })
-        }
-      }
-    }
+    checkAllowedIPs(context, declared, peer, node, iface, routes)
 
     const sameKey = keyOwners.get(peer.publicKey)
     if (sameKey) {
@@ -288,6 +267,86 @@ export const checkPeers: Check = (context) => {
           code: 'address_pool_exhausted',
           message: `${where} has ${count} peers but ${formatNetwork(cidr)} holds only ${usable} peer addresses`,
           hint: 'use a larger prefix for the interface or spread peers over more interfaces',
+        })
+      }
+    }
+  }
+}
+
+/** A network a node routes to one of its peers (an allowedIPs entry). */
+interface Route {
+  readonly cidr: Cidr
+  readonly peer: string
+  readonly iface: string
+}
+
+/** A node's routes so far: by network (the first owner), and all of them. */
+interface NodeRoutes {
+  readonly byKey: Map<string, Route>
+  readonly list: Route[]
+}
+
+/**
+ * A peer's allowedIPs become routes on its node: within one interface
+ * WireGuard picks the peer by longest prefix (and silently moves a duplicated
+ * entry to the later peer, formats.md §2.4), and across the node's interfaces
+ * wg-quick adds one kernel route per entry. So per node: the same network
+ * twice is an error wherever it is, an overlap across two interfaces is an
+ * error (the second route fails, or the longer prefix takes the traffic), and
+ * no entry may overlap a tunnel prefix of any of the node's interfaces.
+ */
+function checkAllowedIPs(
+  {reporter}: CheckContext,
+  declared: Declared<'Peer'>,
+  peer: Peer,
+  node: Node,
+  iface: WireguardInterface,
+  routes: Map<string, NodeRoutes>,
+): void {
+  let nodeRoutes = routes.get(node.name)
+  if (!nodeRoutes) routes.set(node.name, (nodeRoutes = {byKey: new Map(), list: []}))
+  const where = `${node.name}/${iface.name}`
+  for (const [i, cidr] of peer.allowedIPs.entries()) {
+    const path = ['allowedIPs', i]
+    const key = cidrKey(cidr)
+    const same = nodeRoutes.byKey.get(key)
+    const overlapping = same
+      ? undefined
+      : nodeRoutes.list.find((route) => route.iface !== iface.name && cidrsOverlap(route.cidr, cidr))
+    if (same) {
+      const sameInterface = same.iface === iface.name
+      reporter.report(declared, {
+        path,
+        code: 'duplicate_allowed_ips',
+        message: `allowedIPs ${formatNetwork(cidr)} is also routed to peer ${same.peer} on ${node.name}/${same.iface}`,
+        hint: sameInterface
+          ? 'WireGuard would silently give it to only one of them; route each network to one peer'
+          : `wg-quick would fail to add the second route for it; route each network to one peer, or move one of the peers to another node`,
+      })
+    } else if (overlapping) {
+      reporter.report(declared, {
+        path,
+        code: 'overlapping_allowed_ips',
+        message: `allowedIPs ${formatNetwork(cidr)} on ${where} overlaps ${formatNetwork(overlapping.cidr)} of peer ${overlapping.peer} on ${node.name}/${overlapping.iface}`,
+        hint: 'the kernel would send the common addresses to whichever interface has the longer prefix; route each network through one interface of the node',
+      })
+    }
+    if (!same) {
+      const route = {cidr, peer: peer.name, iface: iface.name}
+      nodeRoutes.byKey.set(key, route)
+      nodeRoutes.list.push(route)
+    }
+    for (const other of node.interfaces) {
+      for (const tunnel of other.addresses) {
+        if (!cidrsOverlap(tunnel, cidr)) continue
+        reporter.report(declared, {
+          path,
+          code: 'overlapping_cidr',
+          message: `allowedIPs ${formatNetwork(cidr)} overlaps the tunnel prefix ${formatNetwork(tunnel)} of ${other.name}`,
+          hint:
+            other.name === iface.name
+              ? `list only networks behind the peer; its own tunnel address is routed already, so drop ${formatNetwork(cidr)} or narrow it to exclude ${formatNetwork(tunnel)}`
+              : `the node routes ${formatNetwork(tunnel)} to ${other.name}; drop ${formatNetwork(cidr)} or narrow it to exclude that prefix`,
         })
       }
     }

@@ -272,10 +272,79 @@ describe('allowedIPs', () => {
     expect(d.message).toBe('Peer site-b: allowedIPs 192.168.1.0/24 is also routed to peer bob-phone on gw-1/wg0')
   })
 
+  it('allows overlapping but different networks on one interface: WireGuard picks the longest prefix', () => {
+    const inventory = loadWith({
+      'peers/p.yaml': peer('allowedIPs: [172.16.0.0/12]\n'),
+      'peers/q.yaml': peer('allowedIPs: [172.16.1.0/24]\n', 'site-b', WG_KEYS.c),
+    })
+    expect(inventory.diagnostics).toEqual([])
+  })
+
+  describe('across the interfaces of one node', () => {
+    const twoInterfaces = NODE.replace(
+      '      listenPort: 51820\n',
+      '      listenPort: 51820\n    - {name: wg1, address: 10.77.0.1/24, listenPort: 51821}\n',
+    )
+    const onWg1 = (extra: string, name: string, key: string) =>
+      peer(extra, name, key).replace('interface: wg0', 'interface: wg1')
+
+    it('reports the same network routed to peers on two interfaces', () => {
+      const inventory = loadWith({
+        'nodes/gw-1.yaml': twoInterfaces,
+        'peers/p.yaml': peer('allowedIPs: [192.168.1.0/24]\n'),
+        'peers/q.yaml': onWg1('allowedIPs: [10.1.0.0/16, 192.168.1.0/24]\n', 'site-b', WG_KEYS.c),
+      })
+      const d = only(inventory, 'duplicate_allowed_ips')
+      expect(d.severity).toBe('error')
+      expect(at(d)).toBe('peers/q.yaml:7:27')
+      expect(d.message).toBe('Peer site-b: allowedIPs 192.168.1.0/24 is also routed to peer bob-phone on gw-1/wg0')
+      expect(d.hint).toMatch(/wg-quick would fail to add the second route/)
+      expect(inventory.desired).toBeUndefined()
+    })
+
+    it('reports overlapping networks routed to peers on two interfaces, whichever is wider', () => {
+      const inventory = loadWith({
+        'nodes/gw-1.yaml': twoInterfaces,
+        'peers/p.yaml': peer('allowedIPs: [172.16.1.0/24]\n'),
+        'peers/q.yaml': onWg1('allowedIPs: ["fd99::/64", 172.16.0.0/12]\n', 'site-b', WG_KEYS.c),
+      })
+      const d = only(inventory, 'overlapping_allowed_ips')
+      expect(d.severity).toBe('error')
+      expect(at(d)).toBe('peers/q.yaml:7:27')
+      expect(d.message).toBe(
+        'Peer site-b: allowedIPs 172.16.0.0/12 on gw-1/wg1 overlaps 172.16.1.0/24 of peer bob-phone on gw-1/wg0',
+      )
+      expect(d.hint).toMatch(/longer prefix/)
+    })
+
+    it('allows the same network on two nodes', () => {
+      const gw2 =
+        'apiVersion: nexus/v1\nkind: Node\nname: gw-2\nssh: {host: 192.0.2.11}\nwireguard:\n  interfaces:\n    - {name: wg0, address: 10.67.0.1/24, listenPort: 51820}\n'
+      const inventory = loadWith({
+        'nodes/gw-2.yaml': gw2,
+        'peers/p.yaml': peer('allowedIPs: [192.168.1.0/24]\n'),
+        'peers/q.yaml': peer('allowedIPs: [192.168.0.0/16]\n', 'site-b', WG_KEYS.c).replace('node: gw-1', 'node: gw-2'),
+      })
+      expect(inventory.diagnostics).toEqual([])
+    })
+
+    it("reports allowedIPs overlapping another interface's tunnel prefix", () => {
+      const inventory = loadWith({
+        'nodes/gw-1.yaml': twoInterfaces,
+        'peers/p.yaml': peer('allowedIPs: [10.77.0.0/16]\n'),
+      })
+      const d = only(inventory, 'overlapping_cidr')
+      expect(at(d)).toBe('peers/p.yaml:7:14')
+      expect(d.message).toBe('Peer bob-phone: allowedIPs 10.77.0.0/16 overlaps the tunnel prefix 10.77.0.0/24 of wg1')
+      expect(d.hint).toBe('the node routes 10.77.0.0/24 to wg1; drop 10.77.0.0/16 or narrow it to exclude that prefix')
+    })
+  })
+
   it('reports allowedIPs overlapping the tunnel prefix', () => {
     const d = only(loadWith({'peers/p.yaml': peer('allowedIPs: [10.66.0.128/25]\n')}), 'overlapping_cidr')
     expect(at(d)).toBe('peers/p.yaml:7:14')
     expect(d.message).toBe('Peer bob-phone: allowedIPs 10.66.0.128/25 overlaps the tunnel prefix 10.66.0.0/24 of wg0')
+    expect(d.hint).toMatch(/its own tunnel address is routed already/)
   })
 
   it('reports IPv6 allowedIPs overlapping the tunnel prefix', () => {
