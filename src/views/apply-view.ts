@@ -55,6 +55,19 @@ export function plainLine(event: ApplyEvent, s: ChalkInstance): string | undefin
 }
 
 /**
+ * How the progress list runs. `registerSignalListeners: false`: listr2's own
+ * SIGINT handler would `process.exit(127)` on the first Ctrl-C, before the
+ * apply command's handler could finish or roll back the nodes in flight and
+ * record them.
+ */
+const LISTR_OPTIONS = {
+  concurrent: true,
+  exitOnError: false,
+  registerSignalListeners: false,
+  rendererOptions: {collapseErrors: false},
+} as const
+
+/**
  * listr2 with one task per node, created when the apply starts and settled by
  * its node's last event. Events can come before listr2 has started a node's
  * task (an unreachable node fails at once): they wait for it.
@@ -91,7 +104,7 @@ export function listrReporter(s: ChalkInstance): ApplyReporter {
                 if (early) settle(early)
               }),
           })),
-          {concurrent: true, exitOnError: false, rendererOptions: {collapseErrors: false}} as never,
+          LISTR_OPTIONS as never,
         )
         running = listr.run().catch(() => {})
         return

@@ -3,7 +3,8 @@
  * process: SIGKILL while a node's new files are checked (before the swap),
  * SIGKILL while they are activated (after the swap; the reload it started is
  * cut off as well), and SIGINT while activating (the node in flight is
- * finished). The next apply must converge: the node verified on the new
+ * finished), also in a terminal where Ctrl-C reaches the listr2 progress
+ * view. The next apply must converge: the node verified on the new
  * files, a revision recorded, nothing staged left behind, a plan without
  * changes afterwards.
  */
@@ -15,6 +16,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {currentLease, releaseLease} from '../../../src/state/lease.js'
 import {openState, stateLocation} from '../../../src/state/open.js'
+import {shellQuote} from '../../../src/transport/shell.js'
 import {apply, cli, fleetRepo, jsonError, ndjson, plan, readState, treeOf} from '../../helpers/apply-fleet.js'
 import {BIN} from '../../helpers/cli.js'
 import {type FakeNode, installFakeNode} from '../../helpers/fake-node.js'
@@ -200,6 +202,58 @@ describe('apply: a crash or an interrupt mid-apply', () => {
     expect(events.at(-1)).toMatchObject({type: 'apply_complete', result: 'interrupted', nodes: {'gw-1': 'verified'}})
     expect(fake.log().slice(logBefore)).toEqual(['xray-restart', 'dnsmasq-restart'])
     expect(readFileSync(join(fake.root, DNS), 'utf8')).toContain('docs.corp.example')
+    expect(staged()).toEqual([])
+    expect((await plan(repo)).result?.plan.has_changes).toBe(false)
+  })
+
+  // In a terminal the progress is listr2's, whose own SIGINT handler would exit 127 at once.
+  it('Ctrl-C in a terminal (listr2 progress): the node in flight is finished and recorded; exit 130', async () => {
+    const node = join(repo, 'nodes/gw-1.yaml')
+    writeFileSync(node, readFileSync(node, 'utf8').replace('upstreams: [', 'upstreams: [8.8.4.4, '))
+    const logBefore = fake.log().length
+    const revisionBefore = (await readState(repo)).revisions[0]?.revision ?? 0
+    fake.slow('dnsmasq-restart', 60)
+    // `script` runs the CLI on a pseudo-terminal: stdin, stdout and stderr are a TTY, and a ^C
+    // written to it is turned into SIGINT by the terminal, as a keyboard's would be.
+    const child = execa(
+      'script',
+      ['-qfec', `exec node ${shellQuote(BIN)} apply --yes --repo ${shellQuote(repo)}`, '/dev/null'],
+      {
+        cwd: repo,
+        env: {...process.env, NEXUS_DATABASE_URL: undefined, TERM: 'xterm', NO_COLOR: '1'},
+        extendEnv: false,
+        reject: false,
+        stdin: 'pipe',
+      },
+    )
+    try {
+      await until('the dnsmasq restart to start on the node', () => fake.running('dnsmasq-restart'))
+      child.stdin?.write('\x03')
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    } finally {
+      fake.slow('dnsmasq-restart', false)
+    }
+    const run = await child
+    child.stdin?.end()
+    const output = String(run.stdout)
+
+    expect(run.exitCode).toBe(130)
+    expect(output).toContain('interrupt: finishing the nodes in flight')
+    expect(output).toMatch(/Apply interrupted\. 1 verified\./)
+    // The node in flight finished its restart, was read back and recorded; the lease was released.
+    expect(fake.log().slice(logBefore)).toEqual(['dnsmasq-restart'])
+    expect(readFileSync(join(fake.root, DNS), 'utf8')).toContain('server=8.8.4.4')
+    expect((await readState(repo)).revisions[0]).toMatchObject({
+      node: 'gw-1',
+      revision: revisionBefore + 1,
+      result: 'verified',
+    })
+    const store = await openState(stateLocation(repo, {}), {mode: 'read', env: {}})
+    try {
+      expect(store ? await currentLease(store) : undefined).toBeUndefined()
+    } finally {
+      await store?.close()
+    }
     expect(staged()).toEqual([])
     expect((await plan(repo)).result?.plan.has_changes).toBe(false)
   })
