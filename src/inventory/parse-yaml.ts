@@ -50,6 +50,25 @@ const YAML_HINTS: Record<string, string> = {
   BLOCK_AS_IMPLICIT_KEY: 'check for a missing ":" on the previous line',
 }
 
+/**
+ * YAML 1.2 core semantics for every document. A `%YAML 1.1` directive would
+ * otherwise switch the library to the 1.1 schema, where `0443` is octal 291,
+ * `on` is true and `22:22` is the sexagesimal 1342. Passing the schema
+ * overrides the directive; known tags resolve as they do under 1.2.
+ */
+const YAML_OPTIONS = {schema: 'core', resolveKnownTags: true, uniqueKeys: true, merge: false} as const
+
+/** Offsets of the `%YAML 1.1` directive lines between `from` and `to` (the directives of one document). */
+function yaml11Directives(text: string, from: number, to: number): number[] {
+  const offsets: number[] = []
+  const directive = /^%YAML[ \t]+1\.1(?=[ \t#\r\n]|$)/gm
+  directive.lastIndex = from
+  for (let match = directive.exec(text); match && match.index < to; match = directive.exec(text)) {
+    offsets.push(match.index)
+  }
+  return offsets
+}
+
 /** @param size the file's real size, when `bytes` was cut short because the file is too large */
 export function parseYamlFile(file: string, bytes: Uint8Array, size = bytes.byteLength): ParsedFile {
   const at = (line: number, column: number) => ({file, line, column})
@@ -89,7 +108,7 @@ export function parseYamlFile(file: string, bytes: Uint8Array, size = bytes.byte
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
 
   const lineCounter = new LineCounter()
-  const docs = parseAllDocuments(text, {lineCounter, prettyErrors: false, uniqueKeys: true, merge: false})
+  const docs = parseAllDocuments(text, {lineCounter, prettyErrors: false, ...YAML_OPTIONS})
   const diagnostics: Diagnostic[] = []
   const position = (offset: number): Position => {
     const {line, col} = lineCounter.linePos(offset)
@@ -98,7 +117,18 @@ export function parseYamlFile(file: string, bytes: Uint8Array, size = bytes.byte
 
   const documents: ParsedDocument[] = []
   const list = Array.isArray(docs) ? docs : [docs]
+  let previousEnd = 0
   for (const [index, doc] of list.entries()) {
+    for (const offset of yaml11Directives(text, previousEnd, doc.range[0])) {
+      diagnostics.push({
+        severity: 'warning',
+        code: 'yaml_version',
+        message: '%YAML 1.1 is ignored: nexus reads every file as YAML 1.2',
+        hint: 'remove the directive; in YAML 1.2 on/yes/no are text, 0443 is 443 and 22:22 is text, so check such values',
+        ...position(offset),
+      })
+    }
+    previousEnd = doc.range[2]
     for (const error of doc.errors) {
       const hint = YAML_HINTS[error.code]
       diagnostics.push({
@@ -147,7 +177,7 @@ export interface ParseSummary {
   readonly diagnostics: readonly Diagnostic[]
 }
 
-export const PARSE_FORMAT = 'nexus-yaml-1'
+export const PARSE_FORMAT = 'nexus-yaml-2'
 
 export function summarizeParse(parsed: ParsedFile): ParseSummary {
   return {documents: parsed.documents.map(({index, value}) => ({index, value})), diagnostics: parsed.diagnostics}

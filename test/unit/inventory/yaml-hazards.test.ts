@@ -171,6 +171,49 @@ describe('values YAML retypes', () => {
   })
 })
 
+describe('a %YAML 1.1 directive', () => {
+  it('does not switch to YAML 1.1 types: octal, on/off booleans and sexagesimal numbers stay 1.2', () => {
+    const text = '%YAML 1.1\n---\nports: 0443\nenabled: on\nforward: 22:22\nmode: 0o17\n'
+    const parsed = parseYamlFile('x.yaml', bytes(text))
+    expect(parsed.documents.map((d) => d.value)).toEqual([{ports: 443, enabled: 'on', forward: '22:22', mode: 15}])
+  })
+
+  it('is reported as ignored, at the directive, with a hint', () => {
+    const parsed = parseYamlFile('x.yaml', bytes('a: 1\n...\n# next\n%YAML 1.1\n---\nb: 2\n'))
+    expect(parsed.diagnostics).toEqual([
+      {
+        severity: 'warning',
+        code: 'yaml_version',
+        message: '%YAML 1.1 is ignored: nexus reads every file as YAML 1.2',
+        hint: expect.stringMatching(/remove the directive/),
+        file: 'x.yaml',
+        line: 4,
+        column: 1,
+      },
+    ])
+    expect(parsed.documents.map((d) => d.value)).toEqual([{a: 1}, {b: 2}])
+  })
+
+  it('leaves a %YAML 1.2 directive alone', () => {
+    const parsed = parseYamlFile('x.yaml', bytes('%YAML 1.2\n---\nports: 0443\n'))
+    expect(parsed.diagnostics).toEqual([])
+    expect(parsed.documents.map((d) => d.value)).toEqual([{ports: 443}])
+  })
+
+  it('keeps a node valid with the port it reads as 1.2, and a description of `on` as text', () => {
+    const node = (BASE['nodes/gw-1.yaml'] as string).replace('      port: 443\n', '      port: 0443\n')
+    const inventory = loadWith({
+      'nodes/gw-1.yaml': `%YAML 1.1\n---\n${node}`,
+      'groups/x.yaml': `%YAML 1.1\n---\n${GROUP}x\ndescription: on\n`,
+    })
+    expect(inventory.diagnostics.map((d) => `${at(d)} ${d.severity} ${d.code}`)).toEqual([
+      'groups/x.yaml:1:1 warning yaml_version',
+      'nodes/gw-1.yaml:1:1 warning yaml_version',
+    ])
+    expect(inventory.desired?.nodes[0]?.xray?.inbounds[0]?.port).toBe(443)
+  })
+})
+
 describe('documents', () => {
   it('reads every document of a multi-document file', () => {
     const inventory = loadWith({'groups/x.yaml': `${GROUP}a\n---\n${GROUP}b\n---\n${GROUP}c\n`})
