@@ -1,7 +1,9 @@
 /**
- * Reads the declaration files of a repo's working tree. Hidden entries
- * (.git, .nexus, .github, …) and node_modules are skipped; symlinked
- * directories are not followed, so a link loop cannot hang a run.
+ * Reads the declaration files (`*.yaml`, `*.yml`, any case) of a repo's
+ * working tree. Hidden entries (.git, .nexus, .github, …) and node_modules
+ * are skipped. A symlink to a file is read under the link's own path (its
+ * target may live anywhere); symlinked directories are not followed, so a
+ * link loop cannot hang a run; dangling links are skipped.
  */
 import {open, readdir, stat} from 'node:fs/promises'
 import {join, relative, sep} from 'node:path'

@@ -80,7 +80,10 @@ export function parseYamlFile(file: string, bytes: Uint8Array, size = bytes.byte
   if (size > MAX_FILE_BYTES) {
     return fail(
       'file_too_large',
-      `file is ${formatMiB(size)}; nexus reads declaration files up to ${formatMiB(MAX_FILE_BYTES)}`,
+      // Just over the cap both round to 16.0 MiB, so then the exact sizes tell them apart.
+      formatMiB(size) === formatMiB(MAX_FILE_BYTES)
+        ? `file is ${size} bytes; nexus reads declaration files up to ${formatMiB(MAX_FILE_BYTES)} (${MAX_FILE_BYTES} bytes)`
+        : `file is ${formatMiB(size)}; nexus reads declaration files up to ${formatMiB(MAX_FILE_BYTES)}`,
       'split the declarations into several files (any layout under the repo works)',
     )
   }

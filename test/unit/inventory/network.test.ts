@@ -158,6 +158,26 @@ describe('port collisions on a node', () => {
     expect(d.message).toBe('Node gw-1: xray inbound ss and WireGuard wg0 both use udp/51820')
   })
 
+  it('two WireGuard interfaces on one port', () => {
+    const node = NODE.replace(
+      '      listenPort: 51820\n',
+      '      listenPort: 51820\n    - name: wg1\n      address: 10.77.0.1/24\n      listenPort: 51820\n',
+    )
+    const d = only(loadWith({'nodes/gw-1.yaml': node}), 'port_collision')
+    expect(d.severity).toBe('error')
+    expect(at(d)).toBe('nodes/gw-1.yaml:13:19')
+    expect(d.message).toBe('Node gw-1: WireGuard wg1 and WireGuard wg0 both use udp/51820')
+    expect(d.hint).toBe('give each listener on a node its own port')
+  })
+
+  it('two WireGuard interfaces on different ports do not collide', () => {
+    const node = NODE.replace(
+      '      listenPort: 51820\n',
+      '      listenPort: 51820\n    - {name: wg1, address: 10.77.0.1/24, listenPort: 51821}\n',
+    )
+    expect(loadWith({'nodes/gw-1.yaml': node}).diagnostics).toEqual([])
+  })
+
   it('WireGuard and a TCP-only inbound may share a port number', () => {
     const inventory = loadWith(withInbound('    - tag: vm\n      protocol: vmess\n      port: 51820\n'))
     expect(withCode(inventory, 'port_collision')).toEqual([])

@@ -126,6 +126,16 @@ describe('file contents that are not UTF-8 YAML', () => {
     expect(inventory.declarations.Group.map((g) => g.name)).toEqual(['staff'])
   })
 
+  it('gives the size in MiB when it is clearly over, and in bytes when it is just over', () => {
+    const text = new TextEncoder().encode(`${GROUP}g\n`)
+    expect(parseYamlFile('g.yaml', text, 20 * 1024 * 1024).diagnostics[0]?.message).toBe(
+      'file is 20.0 MiB; nexus reads declaration files up to 16.0 MiB',
+    )
+    expect(parseYamlFile('g.yaml', text, MAX_FILE_BYTES + 1).diagnostics[0]?.message).toBe(
+      `file is ${MAX_FILE_BYTES + 1} bytes; nexus reads declaration files up to 16.0 MiB (${MAX_FILE_BYTES} bytes)`,
+    )
+  })
+
   it('reads a file of exactly MAX_FILE_BYTES', () => {
     const parsed = parseYamlFile('g.yaml', new TextEncoder().encode(`${GROUP}g\n`), MAX_FILE_BYTES)
     expect(parsed.diagnostics).toEqual([])
