@@ -7,7 +7,9 @@
  *     P.nexus-prev       P as it was before the swap, for rollback
  *     P.nexus-absent     P did not exist before the swap (rollback removes it)
  *
- * Renames stay inside P's directory, so they are atomic.
+ * Renames stay inside P's directory, so they are atomic; a file is fsynced
+ * before it is renamed into place and the directory after, so a crash
+ * leaves either the old name or the new one, each with its whole content.
  */
 import {posix} from 'node:path'
 
@@ -26,10 +28,24 @@ export interface Upload {
 }
 
 /**
+ * fsyncs files or directories (a directory: the names renamed into it), with
+ * a whole-system `sync` where `sync FILE` is not supported (old coreutils).
+ */
+export function syncCommand(paths: readonly string[]): string {
+  return paths.length === 0 ? ':' : sh`sync -- ${paths} 2>/dev/null || sync`
+}
+
+/** The distinct directories of some paths, in order. */
+function directoriesOf(paths: readonly string[]): string[] {
+  return [...new Set(paths.map((path) => posix.dirname(path)))]
+}
+
+/**
  * Writes every file to its staging path in one round trip: the contents go
  * through stdin back to back, each read with `head -c` (exact byte counts),
  * fsynced, and renamed into place so a half-written file never has the
- * staging name.
+ * staging name; then the directories are fsynced, so the staged names
+ * survive a crash too.
  */
 export function uploadScript(uploads: readonly Upload[]): {script: string; stdin: string} {
   const lines = ['set -eu', 'umask 077']
@@ -40,10 +56,11 @@ export function uploadScript(uploads: readonly Upload[]): {script: string; stdin
       sh`mkdir -p -- ${posix.dirname(upload.path)}`,
       sh`head -c ${Buffer.byteLength(upload.content)} > ${temporary}`,
       sh`chmod ${upload.mode.toString(8).padStart(4, '0')} ${temporary}`,
-      sh`sync -- ${temporary} 2>/dev/null || sync`,
+      syncCommand([temporary]),
       sh`mv -f -- ${temporary} ${target}`,
     )
   }
+  if (uploads.length > 0) lines.push(syncCommand(directoriesOf(uploads.map((u) => u.path))))
   return {script: lines.join('\n'), stdin: uploads.map((u) => u.content).join('')}
 }
 
@@ -131,34 +148,53 @@ export function parseChecks(stdout: string, checks: readonly CheckSpec[]): Check
 /**
  * Puts staged files in place, keeping what was there for rollback, and moves
  * deleted files aside. Everything is a rename within the file's directory.
+ *
+ * In phases, so that whatever point it stops at, restoreScript puts back
+ * exactly what was there: (1) the `.nexus-prev` and `.nexus-absent` an
+ * earlier apply left are removed for every path, before anything is renamed
+ * (a leftover beside a path this swap never reached would otherwise be
+ * "restored" over the current file); (2) the backups are made (a copy,
+ * fsynced, then renamed to `.nexus-prev`) and their directories fsynced;
+ * (3) the renames; (4) the directories fsynced.
  */
 export function swapScript(replace: readonly string[], remove: readonly string[]): string {
-  const lines = ['set -eu']
+  const all = [...replace, ...remove]
+  if (all.length === 0) return 'set -eu'
+  const copying = (path: string) => `${previous(path)}.tmp`
+  const lines = ['set -eu', sh`rm -f -- ${all.flatMap((path) => [previous(path), copying(path), absent(path)])}`]
   for (const path of replace) {
+    // Copied under a temporary name: a copy cut short (a full disk) never has the name restoreScript puts back.
     lines.push(
-      sh`rm -f -- ${previous(path)} ${absent(path)}`,
-      sh`if [ -e ${path} ]; then cp -p -- ${path} ${previous(path)}; else : > ${absent(path)}; fi`,
-      sh`mv -f -- ${staged(path)} ${path}`,
+      [
+        sh`if [ -e ${path} ]; then cp -p -- ${path} ${copying(path)}`,
+        syncCommand([copying(path)]),
+        sh`mv -f -- ${copying(path)} ${previous(path)}`,
+        sh`else : > ${absent(path)}; fi`,
+      ].join('; '),
     )
   }
-  for (const path of remove) {
-    lines.push(
-      sh`rm -f -- ${previous(path)} ${absent(path)}`,
-      sh`if [ -e ${path} ]; then mv -f -- ${path} ${previous(path)}; fi`,
-    )
-  }
+  // The backups' names (and the absent markers) are on disk before any rename.
+  if (replace.length > 0) lines.push(syncCommand(directoriesOf(replace)))
+  for (const path of replace) lines.push(sh`mv -f -- ${staged(path)} ${path}`)
+  for (const path of remove) lines.push(sh`if [ -e ${path} ]; then mv -f -- ${path} ${previous(path)}; fi`)
+  lines.push(syncCommand(directoriesOf(all)))
   return lines.join('\n')
 }
 
-/** Undoes swapScript: the previous files back, files that did not exist removed. */
+/**
+ * Undoes swapScript, whichever phase it stopped in: the previous files back,
+ * files that did not exist removed (a path the swap did not reach has
+ * neither, since the swap cleared both first, and is left alone).
+ */
 export function restoreScript(paths: readonly string[]): string {
   const lines = ['set -u']
   for (const path of paths) {
     lines.push(
       sh`if [ -e ${previous(path)} ]; then mv -f -- ${previous(path)} ${path}; elif [ -e ${absent(path)} ]; then rm -f -- ${path} ${absent(path)}; fi`,
-      sh`rm -f -- ${staged(path)}`,
+      sh`rm -f -- ${staged(path)} ${`${previous(path)}.tmp`}`,
     )
   }
+  if (paths.length > 0) lines.push(syncCommand(directoriesOf(paths)))
   return lines.join('\n')
 }
 
@@ -241,7 +277,9 @@ export function markerScript(node: Node, marker: unknown): {script: string; stdi
       'umask 022',
       sh`mkdir -p -- ${posix.dirname(path)}`,
       sh`head -c ${Buffer.byteLength(content)} > ${`${path}.tmp`}`,
+      syncCommand([`${path}.tmp`]),
       sh`mv -f -- ${`${path}.tmp`} ${path}`,
+      syncCommand([posix.dirname(path)]),
     ].join('\n'),
     stdin: content,
   }
