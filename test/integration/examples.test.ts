@@ -124,11 +124,18 @@ describe.each(['quickstart', 'fleet'])('examples/%s', (example) => {
   it('xray: the part v2ray 4.34 understands passes v2ray -test', async () => {
     const configs = files(out, 'nodes', '.json')
     expect(configs.length).toBeGreaterThan(0)
+    const checked = new Set<string>()
     for (const config of configs) {
       const subset = v2raySubset(JSON.parse(readFileSync(config, 'utf8')) as XrayServerConfig, cert)
       const run = await checkV2ray(tmp.path, `${example}-xray.json`, subset)
       expect(run.exitCode, `${config}: ${run.stdout}${run.stderr}`).toBe(0)
       expect(run.stdout).toContain('Configuration OK')
+      for (const inbound of subset.inbounds) {
+        const stream = inbound.streamSettings
+        checked.add(`${inbound.protocol}+${stream?.network ?? 'tcp'}+${stream?.security ?? 'none'}`)
+      }
     }
+    // VLESS over plain TLS (its certificate swapped for a readable one) is among what v2ray checked.
+    if (example === 'fleet') expect([...checked]).toContain('vless+tcp+tls')
   })
 })
