@@ -409,16 +409,38 @@ export async function createPeer(options: CreatePeerOptions): Promise<PeerCreate
   await preflightCommit(options.root, options.commit, [edit])
   await preflightApply(options.root, options.apply)
 
-  // 4. The gateway's key: the config names it, so it must be the one apply will deploy.
-  let state = snapshot
-  const serverKeyRecorded = !snapshot?.secrets.has(`node/${peer.node}/wireguard/${peer.interface}`)
-  if (serverKeyRecorded) state = await recordServerKey(options, peer)
-  if (!state) throw new Error('bug: no state after recording the gateway key')
-  const generated = generateRequested(missingValues(final.desired, state))
-  const values = planState({desired: final.desired, snapshot: state, generated, now: options.now}).values
-  const config = renderClientConfig(new Fleet(final.desired, values), peer, keys?.privateKey)
+  // 4. The gateway's key: the config names it, so it must be the one apply will deploy. One the
+  //    interface lacks is generated here and recorded in state only once the repo file is written
+  //    (which is put back if that fails): a command that fails changes neither the repo nor the state.
+  const serverKeyId = `node/${peer.node}/wireguard/${peer.interface}`
+  const serverKeyRecorded = !snapshot?.secrets.has(serverKeyId)
+  const clientConfig = (state: StateSnapshot | undefined): {config: string; serverKey?: ServerKeyPair} => {
+    const generated = generateRequested(missingValues(final.desired, state))
+    const values = planState({desired: final.desired, snapshot: state, generated, now: options.now}).values
+    const pair = generated.secrets.get(serverKeyId)
+    return {
+      config: renderClientConfig(new Fleet(final.desired, values), peer, keys?.privateKey),
+      ...(pair?.publicValue ? {serverKey: {privateKey: pair.value, publicKey: pair.publicValue}} : {}),
+    }
+  }
+  const first = clientConfig(snapshot)
+  const serverKey = first.serverKey
+  let config = first.config
+  if (serverKeyRecorded && !serverKey) throw new Error(`bug: no gateway key generated for ${serverKeyId}`)
 
   await writeRepoFiles(options.root, [edit])
+  if (serverKeyRecorded && serverKey) {
+    let state: StateSnapshot
+    try {
+      state = await recordServerKey(options, peer, serverKey)
+    } catch (error) {
+      const before = texts.find((text) => text.path === edit.path)
+      await writeRepoFiles(options.root, [{path: edit.path, content: before?.text ?? null}])
+      throw error
+    }
+    // Another writer recorded a key first: the config names the one in state.
+    if (state.secrets.get(serverKeyId)?.publicValue !== serverKey.publicKey) config = clientConfig(state).config
+  }
   // From here on the private key exists only in the result: failures are reported in it, not thrown.
   let committed: CommitResult | null = null
   let commitError: PeerCreated['commitError']
@@ -529,13 +551,19 @@ function allocateNewPeer(
   return addresses
 }
 
+interface ServerKeyPair {
+  readonly privateKey: string
+  readonly publicKey: string
+}
+
 /**
- * Records a fresh key pair for the peer's gateway interface (unless another
+ * Records the key pair of the peer's gateway interface (unless another
  * writer got there first) and returns the state as it is then.
  */
 async function recordServerKey(
   options: {location: StateLocation; env: NodeJS.ProcessEnv; notice?: (text: string) => void},
   peer: Peer,
+  pair: ServerKeyPair,
 ): Promise<StateSnapshot> {
   const store = await openState(options.location, {
     mode: 'write',
@@ -547,7 +575,6 @@ async function recordServerKey(
     const scope = `node/${peer.node}`
     const name = `wireguard/${peer.interface}`
     if (!(await store.snapshot()).secrets.has(`${scope}/${name}`)) {
-      const pair = generateWireguardKeyPair()
       await store.write(
         {
           secrets: [{scope, name, value: pair.privateKey, publicValue: pair.publicKey}],

@@ -4,7 +4,7 @@
  * never contacted here (peer-apply.test.ts does that over sshd).
  */
 import {createHash} from 'node:crypto'
-import {existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join, relative} from 'node:path'
 
 import {execa} from 'execa'
@@ -535,6 +535,41 @@ ${files
     expect(jsonError(notGit.stdout).code).toBe('not_a_git_repo')
     expect(existsSync(join(repo, 'peers/dave-laptop.yaml'))).toBe(false)
     expect(localState(repo)).toEqual([])
+  })
+
+  it('a repo file that cannot be written: exit 1, the gateway key is not recorded, the repo and state are as before', async () => {
+    // A directory where the new file goes: the write fails at its rename, after every check passed.
+    const blocked = (repo: string) => mkdirSync(join(repo, 'peers/dave-laptop.yaml'))
+    const args = ['peer', 'create', '--name', 'dave-laptop', '--interface', 'wg0', '--json']
+    // The temp file a failed rename leaves behind is the file writer's business, not this command's.
+    const withoutTemp = (w: {files: Record<string, string>; state: unknown}) => ({
+      ...w,
+      files: Object.fromEntries(
+        Object.entries(w.files).filter(([path]) => !/\.dave-laptop\.yaml\.\w+\.tmp$/.test(path)),
+      ),
+    })
+
+    // No state yet: none is created.
+    const fresh = quickstart()
+    blocked(fresh)
+    const freshBefore = await world(fresh)
+    const first = await cli(fresh, args)
+    expect(first.exitCode).toBe(1)
+    expect(existsSync(join(fresh, '.nexus/state'))).toBe(false)
+    expect(existsSync(join(fresh, '.nexus/secret.key'))).toBe(false)
+    expect(withoutTemp(await world(fresh))).toEqual(freshBefore)
+
+    // A state without a key for the interface: it stays without one, at the same serial.
+    const repo = quickstart()
+    blocked(repo)
+    const store = await openState(stateLocation(repo, {}), {mode: 'write', env: {}})
+    await store?.write({audit: [{action: 'test', subject: 'state exists'}]}, {actor: 'test'})
+    await store?.close()
+    const before = await world(repo)
+    expect(before.state).toMatchObject({secrets: []})
+    const second = await cli(repo, args)
+    expect(second.exitCode).toBe(1)
+    expect(withoutTemp(await world(repo))).toEqual(before)
   })
 })
 
