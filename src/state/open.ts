@@ -41,7 +41,7 @@ export async function openState(location: StateLocation, options: OpenOptions): 
   if (location.kind === 'pglite' && options.mode === 'read' && !(await exists(location.dataDir))) return undefined
   const driver =
     location.kind === 'pg'
-      ? await openPgDriver(location.url, location.schema)
+      ? await openPgDriver(location.url, location.schema, {createSchema: options.mode === 'write'})
       : await openPgliteDriver(location.dataDir, {schema: DEFAULT_SCHEMA})
   try {
     if (options.mode === 'read') {

@@ -8,7 +8,16 @@ import pg from 'pg'
 import {NexusError} from '../errors.js'
 import {SCHEMA_PATTERN, type SqlDriver, type SqlExecutor} from './driver.js'
 
-export async function openPgDriver(url: string, schema: string): Promise<SqlDriver> {
+export interface PgOptions {
+  /**
+   * Create the schema when it is missing (default true). Read mode passes
+   * false: a read never runs DDL, and a missing schema then reads as no state
+   * (the search_path names it, `current_schema()` is null, no table is found).
+   */
+  readonly createSchema?: boolean
+}
+
+export async function openPgDriver(url: string, schema: string, options: PgOptions = {}): Promise<SqlDriver> {
   if (!SCHEMA_PATTERN.test(schema))
     throw new NexusError('invalid_schema', `schema name ${JSON.stringify(schema)} is not valid`)
   const client = new pg.Client({connectionString: url, application_name: 'nexus', connectionTimeoutMillis: 10_000})
@@ -25,8 +34,13 @@ export async function openPgDriver(url: string, schema: string): Promise<SqlDriv
   }
   // A lost connection is reported by the query that needs it; an unhandled 'error' event would crash the process.
   client.on('error', () => {})
-  await createSchema(client, schema)
-  await client.query(`set search_path to ${schema}`)
+  try {
+    if (options.createSchema ?? true) await createSchema(client, schema)
+    await client.query(`set search_path to ${schema}`)
+  } catch (error) {
+    await client.end().catch(() => {})
+    throw error
+  }
 
   const query = async <T extends object>(sql: string, params?: readonly unknown[]): Promise<T[]> =>
     (await client.query(sql, params as unknown[] | undefined)).rows as T[]
@@ -65,11 +79,17 @@ async function createSchema(client: pg.Client, schema: string): Promise<void> {
   }
 }
 
-/** `postgres://user:secret@host/db` -> `postgres://user@host/db`: passwords never reach messages. */
+/**
+ * `postgres://user:secret@host/db?password=secret` -> `postgres://user@host/db`: passwords, in the
+ * userinfo or as a query parameter (`password`, `sslpassword`, any casing), never reach messages.
+ */
 export function redact(url: string): string {
   try {
     const parsed = new URL(url)
     parsed.password = ''
+    for (const name of [...new Set(parsed.searchParams.keys())]) {
+      if (/pass/i.test(name)) parsed.searchParams.delete(name)
+    }
     return parsed.toString()
   } catch {
     return '(unparsable database URL)'

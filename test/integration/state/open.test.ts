@@ -1,9 +1,12 @@
+import {randomBytes} from 'node:crypto'
 import {existsSync, readFileSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
+import pg from 'pg'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {openState, stateLocation} from '../../../src/state/open.js'
+import {exampleCopy, nexus} from '../../helpers/cli.js'
 import {dropSchema, postgresUrl} from '../../helpers/state.js'
 import {tempDir} from '../../helpers/tools.js'
 
@@ -54,6 +57,8 @@ describe.runIf(postgresUrl())('opening a Postgres state', () => {
     try {
       const location = stateLocation(repo, {databaseUrl: url, schema})
       expect(await openState(location, {mode: 'read', env: {}})).toBeUndefined()
+      // Reading runs no DDL: the schema is still not there.
+      expect(await schemaExists(url, schema)).toBe(false)
       await expect(openState(location, {mode: 'write', env: {}})).rejects.toMatchObject({code: 'missing_secret_key'})
       const store = await openState(location, {mode: 'write', env: {NEXUS_SECRET_KEY: 'team passphrase for the state'}})
       await store?.close()
@@ -64,12 +69,57 @@ describe.runIf(postgresUrl())('opening a Postgres state', () => {
   })
 })
 
+describe.runIf(postgresUrl())('read-only commands on a Postgres state that does not exist yet', () => {
+  it('validate, render and plan create no schema', async () => {
+    const url = postgresUrl() as string
+    const schema = `nexus_read_${randomBytes(6).toString('hex')}`
+    const repo = exampleCopy('quickstart', join(tmp.path, 'pg-read'))
+    const env = {
+      NEXUS_DATABASE_URL: url,
+      NEXUS_DATABASE_SCHEMA: schema,
+      NEXUS_SECRET_KEY: 'team passphrase for the state',
+    }
+    try {
+      for (const args of [['validate'], ['render'], ['plan', '--offline']]) {
+        const run = await nexus([...args, '--repo', repo], {env})
+        expect(run.exitCode, `${args.join(' ')}: ${run.stderr}`).toBe(0)
+        expect(await schemaExists(url, schema), args.join(' ')).toBe(false)
+      }
+    } finally {
+      await dropSchema(url, schema)
+    }
+  })
+})
+
+async function schemaExists(url: string, schema: string): Promise<boolean> {
+  const client = new pg.Client({connectionString: url})
+  await client.connect()
+  try {
+    const {rows} = await client.query<{present: boolean}>(
+      'select exists (select 1 from pg_namespace where nspname = $1) as present',
+      [schema],
+    )
+    return rows[0]?.present === true
+  } finally {
+    await client.end()
+  }
+}
+
 describe('an unreachable Postgres state', () => {
   it('is named without its password', async () => {
     const location = stateLocation(tmp.path, {databaseUrl: 'postgres://nexus:hunter2@127.0.0.1:1/db'})
     const error = await openState(location, {mode: 'read', env: {}}).catch((e: Error) => e)
     expect(error).toMatchObject({code: 'database_unreachable'})
     expect((error as Error).message).toContain('postgres://nexus@127.0.0.1:1/db')
+    expect((error as Error).message).not.toContain('hunter2')
+  })
+
+  it('is named without a password given as a query parameter', async () => {
+    const location = stateLocation(tmp.path, {databaseUrl: 'postgres://nexus@127.0.0.1:1/db?password=hunter2'})
+    const error = await openState(location, {mode: 'read', env: {}}).catch((e: Error) => e)
+    expect(error).toMatchObject({code: 'database_unreachable'})
+    expect((error as Error).message).toContain('postgres://nexus@127.0.0.1:1/db')
+    expect(JSON.stringify(error)).not.toContain('hunter2')
     expect((error as Error).message).not.toContain('hunter2')
   })
 })
