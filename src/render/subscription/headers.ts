@@ -55,12 +55,14 @@ export function parseFormat(text: string | undefined): SubscriptionFormat | unde
 }
 
 /**
- * What to serve (design.md §5): a known `format` wins, then the User-Agent;
- * an unknown or missing format falls back to the User-Agent's choice, v2ray
- * when it says nothing either.
+ * What to serve (design.md §5): a known `format` wins; an unknown one falls
+ * back to v2ray (the client asked for something, just not for what its
+ * User-Agent suggests); only a missing (or empty) format lets the User-Agent
+ * choose, v2ray when it says nothing either.
  */
 export function selectFormat(request: {readonly format?: string; readonly userAgent?: string}): SubscriptionFormat {
-  return parseFormat(request.format) ?? formatForUserAgent(request.userAgent)
+  if (request.format === undefined || request.format.trim() === '') return formatForUserAgent(request.userAgent)
+  return parseFormat(request.format) ?? 'v2ray'
 }
 
 /** Bytes and the end of access; null means unlimited / never. */

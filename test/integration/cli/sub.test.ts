@@ -394,6 +394,10 @@ describe('nexus sub serve (in-process)', () => {
     const unknown = await get(`/sub/${ALICE}?format=quantumult`)
     expect(unknown.headers['content-type']).toBe('text/plain; charset=utf-8')
     expect(unknown.body).toBe((await get(`/sub/${ALICE}?format=v2ray`)).body)
+    // Even from a client whose User-Agent would get Clash without ?format=.
+    const unknownFromClash = await get(`/sub/${ALICE}?format=bogus`, {'user-agent': 'clash-verge/2.0'})
+    expect(unknownFromClash.headers['content-type']).toBe('text/plain; charset=utf-8')
+    expect(unknownFromClash.body).toBe(unknown.body)
   })
 
   it('gives a browser an escaped page with usage, expiry and QR codes', async () => {

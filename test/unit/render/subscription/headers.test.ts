@@ -178,10 +178,14 @@ describe('format selection', () => {
     expect(parseFormat(undefined)).toBeUndefined()
   })
 
-  it('lets a known format win over the User-Agent, and falls back to it otherwise', () => {
+  it('lets a known format win over the User-Agent; an unknown one is v2ray; a missing one asks the User-Agent', () => {
     expect(selectFormat({format: 'singbox', userAgent: 'clash-verge/2'})).toBe('singbox')
-    expect(selectFormat({format: 'bogus', userAgent: 'clash-verge/2'})).toBe('clash')
+    // design.md §5: an unknown format falls back to v2ray, whatever the User-Agent says.
+    expect(selectFormat({format: 'bogus', userAgent: 'clash-verge/2'})).toBe('v2ray')
+    expect(selectFormat({format: 'bogus', userAgent: 'SFA/1.11'})).toBe('v2ray')
     expect(selectFormat({format: 'bogus'})).toBe('v2ray')
+    expect(selectFormat({userAgent: 'clash-verge/2'})).toBe('clash')
+    expect(selectFormat({format: '', userAgent: 'clash-verge/2'})).toBe('clash')
     expect(selectFormat({})).toBe('v2ray')
   })
 })
