@@ -30,6 +30,19 @@ describe('nexus render', () => {
     expect(run.stdout).not.toContain('carol-phone')
   })
 
+  it('a preview creates no state: no database, no key file, no lock (the parse cache may stay)', async () => {
+    const repo = exampleCopy('quickstart', join(tmp.path, 'stateless'))
+    const listed = await nexus(['render', '--repo', repo, '--json'])
+    expect(listed.exitCode).toBe(0)
+    expect(JSON.parse(listed.stdout).preview).toBe(true)
+    const written = await nexus(['render', '--repo', repo, '--out', join(tmp.path, 'stateless-out')])
+    expect(written.exitCode).toBe(0)
+    const left = existsSync(join(repo, '.nexus')) ? readdirSync(join(repo, '.nexus')) : []
+    expect(left.filter((name) => name !== 'cache' && name !== '.gitignore')).toEqual([])
+    expect(existsSync(join(repo, '.nexus', 'state'))).toBe(false)
+    expect(existsSync(join(repo, '.nexus', 'secret.key'))).toBe(false)
+  })
+
   it('writes the design.md §6 tree with private files mode 0600', async () => {
     const out = join(tmp.path, 'tree')
     const run = await nexus(['render', '--repo', 'examples/quickstart', '--out', out, '--json'])
