@@ -44,6 +44,13 @@ export interface NodeApplyInput {
   readonly artifacts: readonly ArtifactChange[]
   /** The node's rendered files (those with a target). */
   readonly files: readonly RenderedFile[]
+  /**
+   * The peers the plan puts on each WireGuard interface (from the model, not
+   * counted in a file): the on-node check holds the uploaded file to it.
+   * Without it (a rollback re-pushing a revision's files) the count is the
+   * file's own.
+   */
+  readonly plannedPeers?: ReadonlyMap<string, number>
   readonly revision: number
   readonly commit: string | null
   readonly confirmTimeoutSec: number
@@ -120,8 +127,12 @@ export async function applyNode(input: NodeApplyInput): Promise<NodeApplyOutcome
     step = 'check'
     const checks = writes.flatMap((a): CheckSpec[] => {
       const artifact = artifactOf(a)
-      if (artifact.startsWith('wireguard/'))
-        return [{artifact, kind: 'wireguard', path: a.path, peers: peerCount(byPath.get(a.path))}]
+      if (artifact.startsWith('wireguard/')) {
+        const iface = artifact.slice('wireguard/'.length)
+        return [
+          {artifact, kind: 'wireguard', path: a.path, iface, peers: plannedPeers(input, iface, byPath.get(a.path))},
+        ]
+      }
       if (artifact === 'nftables') return [{artifact, kind: 'nftables', path: a.path}]
       if (artifact === 'xray') return [{artifact, kind: 'xray', path: a.path}]
       return [{artifact, kind: 'dns', path: a.path}]
@@ -213,6 +224,11 @@ function artifactOf(change: ArtifactChange): string {
   return change.address.slice(`node.${change.node}/`.length)
 }
 
+/** The peers the plan puts on an interface; the file's own count where the plan does not say. */
+function plannedPeers(input: NodeApplyInput, iface: string, file: RenderedFile | undefined): number {
+  return input.plannedPeers?.get(iface) ?? peerCount(file)
+}
+
 function peerCount(file: RenderedFile | undefined): number {
   return file?.content.match(/^\[Peer\]$/gm)?.length ?? 0
 }
@@ -262,7 +278,7 @@ async function activate(
       return undefined
     }
     // `wg syncconf` of a peerless file wipes the interface's key and peers (perf-reliability.md §0): restart instead.
-    const restart = change.effect === 'interface_restart' || peerCount(file) === 0
+    const restart = change.effect === 'interface_restart' || plannedPeers(input, iface, file) === 0
     const command = restart
       ? fillCommand(node.reload.wireguardRestart, {iface, file: change.path})
       : wireguardCommand(node.reload.wireguard, iface, change.path)

@@ -66,13 +66,17 @@ export function uploadScript(uploads: readonly Upload[]): {script: string; stdin
 
 export type CheckKind = 'nftables' | 'dns' | 'xray' | 'wireguard'
 
-export interface CheckSpec {
-  readonly artifact: string
-  readonly kind: CheckKind
-  readonly path: string
-  /** WireGuard: the peers the file must hold. */
-  readonly peers?: number
-}
+export type CheckSpec =
+  | {readonly artifact: string; readonly kind: Exclude<CheckKind, 'wireguard'>; readonly path: string}
+  | {
+      readonly artifact: string
+      readonly kind: 'wireguard'
+      readonly path: string
+      /** The interface the file configures (wg-quick takes it from the file name). */
+      readonly iface: string
+      /** The peers the plan puts on the interface: the file must hold exactly these many. */
+      readonly peers: number
+    }
 
 export interface CheckOutcome {
   readonly artifact: string
@@ -83,12 +87,87 @@ export interface CheckOutcome {
 const CHECK_MARK = '@@nexus-check'
 
 /**
+ * Reads a WireGuard config the way `wg setconf` does (comments and all
+ * whitespace dropped, keys case-insensitive, only the keys wg knows; with
+ * `raw=1` also wg-quick's own [Interface] keys, for a node without
+ * wg-quick), and checks it holds one [Interface] with a valid PrivateKey
+ * and exactly `planned` peers, each with a PublicKey. Prints what is wrong
+ * (never a value: they may be keys) and exits 1; prints nothing when fine.
+ * POSIX awk (mawk, busybox): no interval expressions.
+ */
+const WIREGUARD_AWK = `
+function key_ok(v) { return length(v) == 44 && v ~ /^[A-Za-z0-9+\\/]+=$/ && substr(v, 43, 1) ~ /[AEIMQUYcgkosw048]/ }
+function bad(m) { if (errors < 5) print where NR ": " m; errors++ }
+function end_peer() { if (section == "peer" && !peer_key) bad("a [Peer] without a valid PublicKey") }
+BEGIN { where = raw ? "line " : "line (after wg-quick strip) " }
+{
+  line = $0
+  sub(/#.*/, "", line)
+  gsub(/[ \\t\\r]/, "", line)
+  if (line == "") next
+  l = tolower(line)
+  if (l == "[interface]") { end_peer(); section = "interface"; interfaces++; next }
+  if (l == "[peer]") { end_peer(); section = "peer"; peers++; peer_key = 0; next }
+  eq = index(line, "=")
+  if (eq < 2 || substr(line, 1, 1) == "[") { bad("neither a section nor key = value"); next }
+  k = tolower(substr(line, 1, eq - 1)); v = substr(line, eq + 1)
+  if (section == "") { bad("a key outside any section"); next }
+  if (section == "interface") {
+    if (k == "privatekey") { if (key_ok(v)) private_key++; else bad("PrivateKey is not a valid key"); next }
+    if (k == "listenport") { if (v !~ /^[0-9]+$/ || v + 0 > 65535) bad("ListenPort is not a port"); next }
+    if (k == "fwmark") next
+    if (raw && (k == "address" || k == "dns" || k == "mtu" || k == "table" || k == "saveconfig" || k ~ /^(pre|post)(up|down)$/)) next
+  } else {
+    if (k == "publickey") { if (key_ok(v)) peer_key = 1; else bad("PublicKey is not a valid key"); next }
+    if (k == "presharedkey") { if (!key_ok(v)) bad("PresharedKey is not a valid key"); next }
+    if (k == "allowedips") { if (v !~ /^[0-9A-Fa-f:.\\/,]*$/) bad("AllowedIPs is not a list of addresses"); next }
+    if (k == "endpoint" || k == "persistentkeepalive") next
+  }
+  bad("wg does not know the key " k " in [" section "]")
+}
+END {
+  end_peer()
+  if (interfaces + 0 != 1) { print "holds " interfaces + 0 " [Interface] sections, not one"; errors++ }
+  if (!private_key) { print "no valid PrivateKey"; errors++ }
+  if (peers + 0 != planned + 0) { print "holds " peers + 0 " peers, the plan has " planned; errors++ }
+  exit errors > 0 ? 1 : 0
+}
+`
+
+/**
+ * The WireGuard check as a shell function: `wg-quick strip` of the file
+ * where wg-quick is installed (under the interface's name, which wg-quick
+ * requires), else the raw file, read by WIREGUARD_AWK.
+ */
+const WIREGUARD_CHECK = [
+  `nexus_wg_awk=${shellQuote(WIREGUARD_AWK)}`,
+  'nexus_wg_check() {',
+  '  local file=$1 iface=$2 planned=$3 dir status=0',
+  '  dir=$(mktemp -d) || return 1',
+  '  if command -v wg-quick >/dev/null 2>&1; then',
+  '    if cp -- "$file" "$dir/$iface.conf" && wg-quick strip "$dir/$iface.conf" > "$dir/stripped" 2> "$dir/err" < /dev/null; then',
+  '      awk -v planned="$planned" -v raw=0 "$nexus_wg_awk" "$dir/stripped" || status=1',
+  '    else',
+  `      echo 'wg-quick strip refused it:'; grep -v 'world accessible' "$dir/err" | tail -n 3; status=1`,
+  '    fi',
+  '  else',
+  '    awk -v planned="$planned" -v raw=1 "$nexus_wg_awk" "$file" || status=1',
+  '  fi',
+  '  rm -rf -- "$dir"',
+  '  return "$status"',
+  '}',
+].join('\n')
+
+/**
  * Checks every staged file with the node's own tools where they are
- * installed (skipped otherwise), and a WireGuard file for its private key and
- * planned peer count: `wg syncconf` of a peerless file wipes the interface.
+ * installed (skipped otherwise). A WireGuard file is read as `wg` will read
+ * it (after `wg-quick strip`, so a file either refuses fails here, not at
+ * the reload), and must hold a private key and the peer count of the plan:
+ * `wg syncconf` of a peerless or keyless file wipes the interface.
  */
 export function checkScript(checks: readonly CheckSpec[]): string {
   const lines = ['export LC_ALL=C']
+  if (checks.some((check) => check.kind === 'wireguard')) lines.push(WIREGUARD_CHECK)
   for (const check of checks) {
     const file = staged(check.path)
     const mark = (status: string) => sh`echo ${`${CHECK_MARK}:${check.artifact}:`}${status}`
@@ -110,10 +189,7 @@ export function checkScript(checks: readonly CheckSpec[]): string {
         break
       case 'wireguard':
         lines.push(
-          `peers=$(${sh`grep -ci '^[[:space:]]*\\[peer\\][[:space:]]*$' ${file}`} || true); ` +
-            `if ! ${sh`grep -qi '^[[:space:]]*privatekey[[:space:]]*=[[:space:]]*[A-Za-z0-9+/]\\{42\\}[AEIMQUYcgkosw048]=' ${file}`}; then echo 'no valid PrivateKey'; ${mark('failed')}; ` +
-            `elif [ "$peers" != ${shellQuote(check.peers ?? 0)} ]; then echo "holds $peers peers, the plan has ${check.peers ?? 0}"; ${mark('failed')}; ` +
-            `else ${mark('ok')}; fi`,
+          `if out=$(${sh`nexus_wg_check ${file} ${check.iface} ${check.peers}`} 2>&1); then ${mark('ok')}; else printf '%s\\n' "$out"; ${mark('failed')}; fi`,
         )
         break
     }

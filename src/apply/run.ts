@@ -12,6 +12,7 @@ import {generateRequested} from '../crypto/keys.js'
 import {NexusError} from '../errors.js'
 import {repoInfo} from '../git/repo-info.js'
 import type {Node} from '../model/desired.js'
+import {Fleet} from '../model/fleet.js'
 import {type GeneratedValues, makePlan, type PlanResult} from '../plan/index.js'
 import type {NodeReading} from '../plan/node-plan.js'
 import {missingValues} from '../plan/state-plan.js'
@@ -178,6 +179,8 @@ async function applyLocked(
     serial++
   }
 
+  // What the plan puts on each interface, from the model the files were rendered from.
+  const fleet = new Fleet(result.desired, result.state.values)
   const results: Record<string, NodeResult> = {}
   for (const node of targets) if (!work.includes(node)) results[node.name] = 'unchanged'
   let failed = 0
@@ -208,6 +211,7 @@ async function applyLocked(
         commit: git.commit,
         actor,
         hostKeys,
+        plannedPeers: new Map(node.interfaces.map((iface) => [iface.name, fleet.peersOn(node, iface).length])),
         // Each revision or failure recorded bumps the state serial; apply_complete reports the final one.
         wrote: () => {
           serial++
@@ -244,6 +248,7 @@ async function applyOne(
     commit: string | null
     actor: string
     hostKeys: HostKeyStore
+    plannedPeers: ReadonlyMap<string, number>
     wrote: () => void
   },
 ): Promise<NodeResult> {
@@ -281,6 +286,7 @@ async function applyOne(
       reconnect: () => context.transport.connect(node, {hostKeys: context.hostKeys}),
       artifacts: nodePlan.artifacts,
       files,
+      plannedPeers: context.plannedPeers,
       revision,
       commit: context.commit,
       confirmTimeoutSec: context.confirmTimeoutSec,
