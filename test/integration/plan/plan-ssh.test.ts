@@ -3,7 +3,9 @@
  * paths live in a temp directory and `wg`/`nft`/`xray` are fakes first on the
  * session PATH (the real tools would read the host). Covers a first plan, a
  * no-op plan once state and node match, drift with a masked diff read from
- * the node, a pinned host key that does not match, and an unreachable node.
+ * the node, a pinned host key that does not match, and an unreachable node;
+ * and trust on first use: an apply records the node's host key in state, and
+ * a later plan refuses a node that presents another one.
  */
 import {cpSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
@@ -15,6 +17,14 @@ import {planRepo, type PlanRun} from '../../../src/app/plan.js'
 import {artifactHashes, observedHashes} from '../../../src/plan/node-plan.js'
 import {openState, stateLocation} from '../../../src/state/open.js'
 import {MemoryHostKeyStore} from '../../../src/transport/host-keys.js'
+import {
+  apply as applyFleet,
+  fleetRepo,
+  nodeYaml as fleetNodeYaml,
+  plan as planFleet,
+  readState,
+} from '../../helpers/apply-fleet.js'
+import {type FakeNode, installFakeNode} from '../../helpers/fake-node.js'
 import {observeNode} from '../../../src/transport/observe.js'
 import {SshTransport} from '../../../src/transport/ssh.js'
 import {ROOT} from '../../helpers/cli.js'
@@ -174,5 +184,47 @@ describe('nexus plan over SSH', () => {
     } finally {
       writeFileSync(yaml, original)
     }
+  })
+})
+
+describe('trust on first use, end to end', () => {
+  const servers: TestSshd[] = []
+  afterAll(async () => {
+    for (const server of servers) await server.stop()
+  })
+
+  it('an apply records the host key in state; a plan against a node with another key is refused', async () => {
+    const fake: FakeNode = installFakeNode(join(tmp.path, 'tofu-node'))
+    const first = await startSshd({binDir: fake.binDir})
+    servers.push(first)
+    // No ssh.hostKey: the key is trusted on first use.
+    const unpinned = (sshd: TestSshd) => fleetNodeYaml({name: 'gw-1', sshd, fake}).replace(/^ {2}hostKey: .*\n/m, '')
+    const tofuRepo = fleetRepo(join(tmp.path, 'tofu-repo'), [{name: 'gw-1', sshd: first, fake}])
+    const yaml = join(tofuRepo, 'nodes/gw-1.yaml')
+    writeFileSync(yaml, unpinned(first))
+    expect(readFileSync(yaml, 'utf8')).not.toContain('hostKey')
+
+    const applied = await applyFleet(tofuRepo)
+    expect(applied.nodes).toEqual({'gw-1': 'verified'})
+    expect((await readState(tofuRepo)).snapshot.hostKeys.get('gw-1')).toBe(first.hostKey)
+
+    // The same node again: the recorded key matches, nothing to do.
+    const again = await planFleet(tofuRepo)
+    expect(again.result?.plan.nodes[0]).toMatchObject({status: 'planned'})
+    expect(again.newHostKeys).toEqual([])
+
+    // Another server (another host key) answers for gw-1: refused, and the recorded key stays.
+    const impostor = await startSshd({binDir: fake.binDir, userKey: first.userKey})
+    servers.push(impostor)
+    expect(impostor.hostKey).not.toBe(first.hostKey)
+    writeFileSync(yaml, unpinned(impostor))
+    const refused = await planFleet(tofuRepo)
+    const node = refused.result?.plan.nodes[0]
+    expect(node).toMatchObject({status: 'unreachable', error: {code: 'host_key_changed'}})
+    expect(node?.error?.message).toContain('recorded on the first connection')
+    expect(refused.newHostKeys).toEqual([])
+    expect((await readState(tofuRepo)).snapshot.hostKeys.get('gw-1')).toBe(first.hostKey)
+    // The handshake stopped at the host key: no login on the impostor.
+    expect(impostor.log()).not.toMatch(/Accepted publickey/)
   })
 })
