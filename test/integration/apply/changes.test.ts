@@ -2,10 +2,13 @@
  * Changes to a node that already runs revision 1, through one sshd and one
  * fake node: the cheapest reload for a peer change, a check that fails before
  * anything is swapped, a reload that fails and is rolled back, and a firewall
- * that is not confirmed (new SSH logins locked out; the watchdog firing first).
- * Every test leaves the node converged for the next one.
+ * that is not confirmed (new SSH logins locked out; the watchdog firing first),
+ * the last peer of an interface removed (a restart: `wg syncconf` of a
+ * peerless file would wipe the interface), and a new listen port on a running
+ * interface (a restart, not a sync). Every test leaves the node converged for
+ * the next one.
  */
-import {readFileSync} from 'node:fs'
+import {readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -270,5 +273,76 @@ describe('apply: changes to a running node', () => {
     }
     await converge()
     expect(fake.loadedRuleset()).not.toContain('2525')
+  })
+
+  it('the last peer of an interface removed: the interface is restarted (never synced) and verified', async () => {
+    const peersDir = join(repo, 'peers')
+    const declared = Object.fromEntries(
+      readdirSync(peersDir).map((name) => [name, readFileSync(join(peersDir, name), 'utf8')]),
+    )
+    expect(Object.keys(declared).length).toBeGreaterThan(0)
+    const revisionBefore = await latestRevision()
+    try {
+      for (const name of Object.keys(declared)) rmSync(join(peersDir, name))
+      const planned = (await plan(repo)).result?.plan.nodes[0]?.artifacts.find(
+        (a) => a.address === 'node.gw-1/wireguard/wg0',
+      )
+      // Planned as a peer change: only the apply knows a peerless file must not be synced.
+      expect(planned).toMatchObject({effect: 'wg_syncconf', reason: 'peers_changed'})
+      const logBefore = fake.log().length
+
+      const run = await apply(repo)
+
+      expect(errored(run.events)).toEqual([])
+      expect(run.nodes).toEqual({'gw-1': 'verified'})
+      const reloads = fake.log().slice(logBefore)
+      expect(reloads).toContain('restart wg0')
+      expect(reloads).not.toContain('sync wg0')
+      expect(run.events.find((e) => e.type === 'node_complete')).toMatchObject({
+        notes: ['wg0: restarted instead of synced (no peers left)'],
+      })
+      expect(readFileSync(join(fake.root, WG0), 'utf8')).not.toContain('[Peer]')
+      // The interface runs on, with its key and without peers.
+      const dump = readFileSync(join(fake.stateDir, 'wg/wg0.dump'), 'utf8').trim().split('\n')
+      expect(dump).toHaveLength(1)
+      expect(dump[0]).toMatch(/^\(hidden\)\t\S{44}\t51820\t/)
+      expect(await latestRevision()).toBe(revisionBefore + 1)
+      expect((await plan(repo)).result?.plan.has_changes).toBe(false)
+    } finally {
+      for (const [name, text] of Object.entries(declared)) writeFileSync(join(peersDir, name), text)
+    }
+    // Peers again: back to a live sync.
+    const logBefore = fake.log().length
+    await converge()
+    expect(fake.log().slice(logBefore)).toContain('sync wg0')
+    expect(fake.log().slice(logBefore)).not.toContain('restart wg0')
+  })
+
+  it('a new listen port on a running interface: restarted, not synced; the node verified on the new port', async () => {
+    const nodeFile = join(repo, 'nodes/gw-1.yaml')
+    const declared = readFileSync(nodeFile, 'utf8')
+    expect(readFileSync(join(fake.stateDir, 'wg/wg0.dump'), 'utf8')).toMatch(/^\(hidden\)\t\S+\t51820\t/)
+    writeFileSync(nodeFile, declared.replace('listenPort: 51820', 'listenPort: 51821'))
+    try {
+      const planned = (await plan(repo)).result?.plan.nodes[0]?.artifacts.find(
+        (a) => a.address === 'node.gw-1/wireguard/wg0',
+      )
+      expect(planned).toMatchObject({effect: 'interface_restart', disruptive: true})
+      const logBefore = fake.log().length
+
+      const run = await apply(repo)
+
+      expect(errored(run.events)).toEqual([])
+      expect(run.nodes).toEqual({'gw-1': 'verified'})
+      const reloads = fake.log().slice(logBefore)
+      expect(reloads).toContain('restart wg0')
+      expect(reloads).not.toContain('sync wg0')
+      expect(readFileSync(join(fake.stateDir, 'wg/wg0.dump'), 'utf8')).toMatch(/^\(hidden\)\t\S+\t51821\t/)
+      expect((await plan(repo)).result?.plan.has_changes).toBe(false)
+    } finally {
+      writeFileSync(nodeFile, declared)
+    }
+    await converge()
+    expect(readFileSync(join(fake.stateDir, 'wg/wg0.dump'), 'utf8')).toMatch(/^\(hidden\)\t\S+\t51820\t/)
   })
 })
