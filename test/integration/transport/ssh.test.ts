@@ -3,7 +3,7 @@
  * (test/helpers/sshd.ts), on 127.0.0.1 only.
  */
 import {spawn} from 'node:child_process'
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {createServer, type Server, type Socket} from 'node:net'
 
 import {execa} from 'execa'
@@ -361,11 +361,70 @@ describe('SshTransport', () => {
     }
   })
 
-  it('never leaves key material in its errors', () => {
-    // The private key file, as a sanity check on the fixture itself.
-    expect(readFileSync(a.strangerKey, 'utf8')).toContain('PRIVATE KEY')
+  it('never leaves key material in its errors', async () => {
+    // Keys whose material must not show: the one that logs in, the refused one, an encrypted and a broken one.
+    const encrypted = `${a.dir}/encrypted_key`
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'correct horse 7391', '-C', 'nexus-test', '-f', encrypted])
+    const broken = `${a.dir}/broken_key`
+    const good = readFileSync(a.strangerKey, 'utf8')
+    const lines = good.split('\n')
+    // The body's third line scrambled: still PEM-shaped, no longer a key.
+    lines[3] = [...(lines[3] ?? '')].reverse().join('')
+    writeFileSync(broken, lines.join('\n'), {mode: 0o600})
+    const keys = [a.userKey, a.strangerKey, encrypted, broken]
+    const forbidden = keys.flatMap((file) => secretPieces(file))
+    expect(forbidden.length).toBeGreaterThan(100)
+
+    const hostKeys = new MemoryHostKeyStore()
+    await (await transport.connect(nodeFor(a), options({hostKeys}))).close()
+    const {identityFile: _none, ...keyless} = nodeFor(a).ssh
+    const errors: [string, NexusError][] = [
+      ['refused login', await rejection(transport.connect(nodeFor(a, {identityFile: a.strangerKey}), options()))],
+      [
+        'refused login via NEXUS_SSH_KEY',
+        await rejection(
+          new SshTransport({env: {NEXUS_SSH_KEY: a.strangerKey}}).connect({...nodeFor(a), ssh: keyless}, options()),
+        ),
+      ],
+      ['pinned host key', await rejection(transport.connect(nodeFor(a, {hostKey: b.hostKey}), options()))],
+      ['recorded host key', await rejection(transport.connect(nodeFor(b), options({hostKeys})))],
+      ['encrypted key', await rejection(transport.connect(nodeFor(a, {identityFile: encrypted}), options()))],
+      ['broken key', await rejection(transport.connect(nodeFor(a, {identityFile: broken}), options()))],
+    ]
+    expect(errors.map(([, error]) => error.code)).toEqual([
+      'ssh_auth_failed',
+      'ssh_auth_failed',
+      'host_key_changed',
+      'host_key_changed',
+      'ssh_auth_failed',
+      'ssh_auth_failed',
+    ])
+    for (const [what, error] of errors) {
+      const shown = [error.message, error.hint ?? '', String(error), JSON.stringify(error)].join('\n')
+      expect(shown, what).not.toMatch(/PRIVATE KEY|correct horse 7391/)
+      for (const piece of forbidden) expect(shown.includes(piece), `${what}: ${piece}`).toBe(false)
+    }
   })
 })
+
+/**
+ * What of a private key file must never be shown: each line of its base64
+ * body, and every 20-character piece of that body that is not also part of
+ * the public key file (the public key is inside the private key file).
+ */
+function secretPieces(file: string): string[] {
+  const body = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('-----'))
+  const publicText = existsSync(`${file}.pub`) ? readFileSync(`${file}.pub`, 'utf8') : ''
+  const joined = body.join('')
+  const pieces = new Set(body)
+  for (let i = 0; i + 20 <= joined.length; i++) {
+    const piece = joined.slice(i, i + 20)
+    if (!publicText.includes(piece)) pieces.add(piece)
+  }
+  return [...pieces]
+}
 
 /** Sends `signal` unless the process is already gone. */
 function signalIfAlive(pid: number, signal: NodeJS.Signals): void {
