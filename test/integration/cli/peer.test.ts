@@ -598,6 +598,21 @@ describe('nexus peer list / show', () => {
     expectGolden('peer/list-offline.txt', run.stdout)
   })
 
+  it('list --offline: a disabled peer shows as disabled, apart from active and inactive ones (golden)', async () => {
+    const disabled = quickstart()
+    const bob = join(disabled, 'peers/bob-laptop.yaml')
+    writeFileSync(bob, `${readFileSync(bob, 'utf8')}enabled: false\n`)
+    const run = await cli(disabled, ['peer', 'list', '--offline'])
+    expect(run.exitCode).toBe(0)
+    expect(run.stderr).toBe('')
+    expect(run.stdout).toMatch(/^bob-laptop .* disabled$/m)
+    expectGolden('peer/list-disabled.txt', run.stdout)
+    const json = JSON.parse((await cli(disabled, ['peer', 'list', '--offline', '--user', 'bob', '--json'])).stdout)
+    expect((json as PeerListResult).peers).toEqual([
+      expect.objectContaining({name: 'bob-laptop', enabled: false, active: false}),
+    ])
+  })
+
   it('list --json, filtered by user', async () => {
     const run = await cli(repo, ['peer', 'list', '--offline', '--user', 'alice', '--json'])
     expect(run.exitCode).toBe(0)
