@@ -28,7 +28,11 @@ export interface Problem {
   readonly path: readonly PathSegment[]
   readonly code: string
   readonly message: string
-  readonly hint?: string
+  /**
+   * What to do about it. Required, so that every check decides: null only
+   * when the message itself already says what to write instead.
+   */
+  readonly hint: string | null
   readonly severity?: Severity
   /** Point at the key rather than its value (e.g. an unknown field). */
   readonly atKey?: boolean

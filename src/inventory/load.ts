@@ -213,6 +213,7 @@ function checkProject(
       code: 'project_location',
       severity: 'warning',
       message: 'the Project is expected in nexus.yaml at the repo root',
+      hint: `move the Project document from ${project.doc.file} to nexus.yaml`,
     })
   }
 }

@@ -110,7 +110,12 @@ function normalizeTariff(declared: Declared<'Tariff'>, reporter: Reporter): Tari
   if (spec.trafficLimit !== undefined && spec.trafficLimit !== null) {
     trafficLimit = parseSize(spec.trafficLimit) ?? null
     if (trafficLimit === null) {
-      reporter.report(declared, {path: ['trafficLimit'], code: 'invalid_value', message: 'trafficLimit is not a size'})
+      reporter.report(declared, {
+        path: ['trafficLimit'],
+        code: 'invalid_value',
+        message: 'trafficLimit is not a size',
+        hint: 'write a byte count or a size such as 500MiB, 200GiB or 1TiB, or null for unlimited',
+      })
     }
   }
   return {
@@ -157,6 +162,7 @@ function normalizePeer(declared: Declared<'Peer'>, project: Project, nodes: read
       path: ['address'],
       code: 'invalid_value',
       message: 'a peer has at most one address per family (one IPv4, one IPv6)',
+      hint: 'keep one IPv4 and/or one IPv6 address; route further networks through allowedIPs',
     })
   }
   // Without `node`, the interface name must identify exactly one node; checks report it otherwise.
@@ -354,6 +360,8 @@ function ports(spec: RuleDecl['ports'], declared: Declared, path: PathSegment[],
     path: Array.isArray(spec) ? [...path, parsed.index] : path,
     code: 'invalid_port',
     message: parsed.problem,
+    // A reversed range's message already gives the range to write.
+    hint: /reversed/.test(parsed.problem) ? null : 'use ports from 1 to 65535, e.g. 443 or "8000-8080"',
   })
   return []
 }
@@ -386,6 +394,7 @@ function endpoints(
         path: typeof spec === 'string' ? [field] : [field, i],
         code: 'invalid_endpoint',
         message: `${field} "${text}" is not a CIDR, an address, group:NAME, user:NAME or service:NAME`,
+        hint: `write e.g. 10.20.0.0/16, 10.20.0.5, "fd20::/48", group:staff, user:alice or service:git`,
       })
       continue
     }

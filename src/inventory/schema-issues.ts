@@ -45,32 +45,32 @@ export function schemaDiagnostics(
     }
     if (issue.code === 'invalid_key') {
       // zod says only "Invalid key in record"; the reason is in the nested issue.
+      const key = path.at(-1)
+      const nested = issue.issues[0]
+      const suggestion = typeof key === 'string' && nested ? suggestFormat(nested, key) : undefined
       out.push({
         ...base,
         code: 'invalid_value',
-        message: `${subject}${fieldLabel(path)}: invalid key: ${issue.issues[0]?.message ?? issue.message}`,
+        message: `${subject}${fieldLabel(path)}: invalid key: ${nested?.message ?? issue.message}`,
+        hint: suggestion ? `rename the key to "${suggestion}"` : 'rename the key as the message says',
         ...doc.locate(path, {key: true}),
       })
       continue
     }
-    const {message, hint} = describeIssue(issue, path, schema, doc)
-    out.push({
-      ...base,
-      code: 'invalid_value',
-      message: `${subject}${message}`,
-      ...(hint ? {hint} : {}),
-      ...doc.locate(path),
-    })
+    const {message, hint} = describeIssue(issue, path, schema, doc, kind)
+    out.push({...base, code: 'invalid_value', message: `${subject}${message}`, hint, ...doc.locate(path)})
   }
   return out
 }
 
+/** Every schema problem comes with what to do about it. */
 function describeIssue(
   issue: Issue,
   path: PathSegment[],
   schema: z.ZodType,
   doc: ParsedDocument,
-): {message: string; hint?: string} {
+  kind: Kind,
+): {message: string; hint: string} {
   const label = fieldLabel(path)
   const value = valueAt(doc.value, path)
   if (issue.code === 'invalid_type' && value === undefined) {
@@ -97,17 +97,97 @@ function describeIssue(
     const suggestion = typeof value === 'string' ? closest(value, issue.values.map(String)) : undefined
     return {
       message: `${label}: ${JSON.stringify(value)} is not allowed; expected ${options.length === 1 ? options[0] : `one of ${options.join(', ')}`}`,
-      ...(suggestion ? {hint: `did you mean "${suggestion}"?`} : {}),
+      hint: suggestion
+        ? `did you mean "${suggestion}"?`
+        : `write ${options.length === 1 ? options[0] : `one of ${options.join(', ')}`}`,
     }
   }
+  const docs = `see the ${kind} section of docs/declarations.md for the accepted form`
   if (issue.code === 'invalid_union') {
     const description = schemaAt(schema, path)?.description
-    return {message: `${label}: ${description ? `expected ${description}` : 'has the wrong shape'}`}
+    return {
+      message: `${label}: ${description ? `expected ${description}` : 'has the wrong shape'}`,
+      hint: description ? `write it as ${lowerFirst(description)}` : docs,
+    }
   }
   if (issue.code === 'invalid_type') {
-    return {message: `${label}: expected ${issue.expected}, got ${describeType(value)}`}
+    return {
+      message: `${label}: expected ${issue.expected}, got ${describeType(value)}`,
+      hint: value === null ? 'fill in a value' : typeHint(issue.expected),
+    }
   }
-  return {message: `${label}: ${issue.message}`}
+  if (issue.code === 'too_small' || issue.code === 'too_big') {
+    return {message: `${label}: ${issue.message}`, hint: boundHint(issue)}
+  }
+  const suggestion = typeof value === 'string' ? suggestFormat(issue, value) : undefined
+  if (suggestion) return {message: `${label}: ${issue.message}`, hint: `did you mean "${suggestion}"?`}
+  if (issue.code === 'invalid_format' && issue.format === 'email') {
+    return {message: `${label}: ${issue.message}`, hint: 'write an address like alice@example.com'}
+  }
+  return {message: `${label}: ${issue.message}`, hint: docs}
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1)
+}
+
+function typeHint(expected: string): string {
+  switch (expected) {
+    case 'string':
+      return 'write text here, in quotes if YAML would read it as a number or boolean'
+    case 'number':
+    case 'int':
+      return 'write a number, without quotes'
+    case 'boolean':
+      return 'write true or false, without quotes'
+    case 'array':
+      return 'write a list: [a, b], or one "- item" per line'
+    case 'object':
+      return 'write a mapping: "key: value" lines indented under the field'
+    default:
+      return `write a value of type ${expected}`
+  }
+}
+
+function boundHint(issue: core.$ZodIssueTooSmall | core.$ZodIssueTooBig): string {
+  const small = issue.code === 'too_small'
+  const bound = small ? issue.minimum : issue.maximum
+  const inclusive = issue.inclusive !== false
+  switch (issue.origin) {
+    case 'array':
+    case 'set':
+      return small ? `list at least ${bound} item(s)` : `list at most ${bound} item(s)`
+    case 'string':
+      return small ? `write at least ${bound} character(s)` : `write at most ${bound} characters`
+    default:
+      return small
+        ? `use a number ${inclusive ? 'of at least' : 'greater than'} ${bound}`
+        : `use a number ${inclusive ? 'of at most' : 'less than'} ${bound}`
+  }
+}
+
+/**
+ * For a name that fails its pattern (a DNS-label name, an interface name, a
+ * tag, a label), the nearest one that passes: lower-cased, runs of other
+ * characters turned into "-", trimmed to a length the pattern allows. Only
+ * for patterns without dots (names, not hostnames or paths), and never by
+ * dropping what the value starts with. Undefined when there is none.
+ */
+function suggestFormat(issue: Issue, value: string): string | undefined {
+  if (issue.code !== 'invalid_format' || issue.format !== 'regex' || !('pattern' in issue)) return undefined
+  // zod keeps the pattern as RegExp#toString(): "/source/flags".
+  const parts = /^\/(.*)\/([a-z]*)$/s.exec(String(issue.pattern))
+  if (!parts) return undefined
+  const pattern = new RegExp(parts[1] ?? '', parts[2])
+  const lower = value.toLowerCase()
+  if (lower !== value && pattern.test(lower)) return lower
+  if (pattern.test('a.b') || !/^[a-z]/.test(lower)) return undefined
+  const base = lower.replace(/[^a-z0-9]+/g, '-')
+  for (const length of [63, 32, 15]) {
+    const candidate = base.slice(0, length).replace(/-+$/, '')
+    if (candidate !== value && pattern.test(candidate)) return candidate
+  }
+  return undefined
 }
 
 /**

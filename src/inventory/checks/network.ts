@@ -31,6 +31,7 @@ export const checkInterfaces: Check = ({set, desired, reporter}) => {
           path: [...path, 'name'],
           code: 'duplicate_name',
           message: `interface ${iface.name} is declared twice (also at interfaces[${first}])`,
+          hint: 'rename one of them or merge the two; wg-quick names the device and its file after the interface',
         })
       }
       seen.set(iface.name, index)
@@ -57,6 +58,7 @@ export const checkInterfaces: Check = ({set, desired, reporter}) => {
             path: [...path, 'address'],
             code: 'prefix_too_small',
             message: `interface ${iface.name} prefix ${formatNetwork(cidr)} leaves no room for peers`,
+            hint: `use a shorter prefix, e.g. ${formatInterfaceAddress({...cidr, prefix: cidr.family === 4 ? 24 : 64})}`,
           })
         }
       }
@@ -208,6 +210,7 @@ export const checkPeers: Check = (context) => {
           path,
           code: 'address_reserved',
           message: `address ${formatAddress(address)} is the ${address.value === cidr.address ? "gateway's own" : 'network or broadcast'} address of ${iface.name}`,
+          hint: 'pick another address inside the prefix, or omit address to have one allocated',
         })
         continue
       }
@@ -218,6 +221,7 @@ export const checkPeers: Check = (context) => {
           path,
           code: 'address_reused',
           message: `address ${formatAddress(address)} is already used by peer ${owner} on ${where}`,
+          hint: 'give each peer of an interface its own address, or omit address to have a free one allocated',
         })
       } else {
         addressOwners.set(key, peer.name)

@@ -29,6 +29,7 @@ export const checkTariffs: Check = ({set, desired, reporter}) => {
         code: 'ignored_field',
         severity: 'warning',
         message: 'trafficReset has no effect without a trafficLimit',
+        hint: 'add a trafficLimit (e.g. 200GiB), or remove trafficReset',
       })
     }
     // With a node that failed its schema, what the tariff reaches is unknown; that node is reported already.
@@ -40,6 +41,7 @@ export const checkTariffs: Check = ({set, desired, reporter}) => {
         code: 'selector_matches_nothing',
         severity: 'warning',
         message: 'its node selector matches no node',
+        hint: 'name declared nodes, use labels that a node has, or `nodes: all`',
       })
       continue
     }
@@ -105,6 +107,7 @@ export const checkRules: Check = ({set, desired, reporter}) => {
         code: 'ignored_field',
         severity: 'warning',
         message: `rate has no effect on a ${rule.action} rule`,
+        hint: 'remove rate, or set `action: rate_limit`',
       })
     }
     for (const field of ['ports', 'sourcePorts'] as const) {
@@ -127,6 +130,7 @@ export const checkRules: Check = ({set, desired, reporter}) => {
         code: 'selector_matches_nothing',
         severity: 'warning',
         message: 'its node selector matches no node',
+        hint: 'name declared nodes, use labels that a node has, or remove `nodes` to apply it everywhere',
       })
     }
   }
@@ -170,6 +174,7 @@ export const checkServices: Check = ({set, desired, reporter}) => {
         code: 'selector_matches_nothing',
         severity: 'warning',
         message: 'its node selector matches no node, so no gateway serves it',
+        hint: 'name declared nodes, use labels that a node has, or remove `nodes` to offer it everywhere',
       })
     }
     if (service.access.groups.length === 0 && service.access.users.length === 0) {

@@ -88,13 +88,19 @@ export const checkUsers: Check = ({set, reporter}) => {
         path: ['subscription', 'expires'],
         code: 'invalid_dates',
         message: `subscription expires (${expires}) before it starts (${start})`,
+        hint: 'set subscription.expires to a date after subscription.start, or remove one of them',
       })
     }
     const links = (user.spec.links ?? []).map((l) => (typeof l === 'string' ? l : l.name))
     const seen = new Set<string>()
     for (const [i, link] of links.entries()) {
       if (seen.has(link)) {
-        reporter.report(user, {path: ['links', i], code: 'duplicate_name', message: `link "${link}" is listed twice`})
+        reporter.report(user, {
+          path: ['links', i],
+          code: 'duplicate_name',
+          message: `link "${link}" is listed twice`,
+          hint: 'remove the second entry; each link name gives one subscription URL and credential',
+        })
       }
       seen.add(link)
     }

@@ -15,31 +15,37 @@ export const checkXray: Check = ({set, desired, reporter}) => {
     const node = desired.nodes.find((n) => n.name === declared.name)
     const xray = node?.xray
     if (!xray) continue
-    const problem = (path: (string | number)[], code: string, message: string, hint?: string, warning = false) =>
-      reporter.report(declared, {
-        path,
-        code,
-        message,
-        ...(hint ? {hint} : {}),
-        ...(warning ? {severity: 'warning'} : {}),
-      })
+    const problem = (path: (string | number)[], code: string, message: string, hint: string, warning = false) =>
+      reporter.report(declared, {path, code, message, hint, ...(warning ? {severity: 'warning'} : {})})
 
     const tags = new Set<string>()
     for (const [i, inbound] of xray.inbounds.entries()) {
       const at = (field?: string) => (field ? ['xray', 'inbounds', i, field] : ['xray', 'inbounds', i])
-      if (tags.has(inbound.tag)) problem(at('tag'), 'duplicate_name', `inbound tag ${inbound.tag} is used twice`)
+      if (tags.has(inbound.tag)) {
+        problem(
+          at('tag'),
+          'duplicate_name',
+          `inbound tag ${inbound.tag} is used twice`,
+          'give each inbound its own tag',
+        )
+      }
       if (isReservedTag(inbound.tag)) {
         problem(
           at('tag'),
           'reserved_name',
           `inbound tag ${inbound.tag} is reserved for what Nexus generates`,
-          'pick another tag',
+          'pick another tag (not api, api-in, direct, block or svc-*)',
         )
       }
       tags.add(inbound.tag)
 
       if (inbound.security === 'tls' && !inbound.tls) {
-        problem(at('security'), 'missing_field', 'security: tls needs a `tls` block with certificateFile and keyFile')
+        problem(
+          at('security'),
+          'missing_field',
+          'security: tls needs a `tls` block with certificateFile and keyFile',
+          'add `tls: {certificateFile: /etc/…/fullchain.pem, keyFile: /etc/…/privkey.pem}`',
+        )
       }
       if (inbound.security !== 'tls' && inbound.tls) {
         problem(
@@ -54,6 +60,7 @@ export const checkXray: Check = ({set, desired, reporter}) => {
           at('security'),
           'missing_field',
           'security: reality needs a `reality` block (target, serverNames, shortIds)',
+          'add `reality: {target: www.example.com:443, serverNames: [www.example.com], shortIds: ["6ba85179e30d4fc2"]}`',
         )
       }
       if (inbound.security !== 'reality' && inbound.reality) {
@@ -66,23 +73,31 @@ export const checkXray: Check = ({set, desired, reporter}) => {
       }
       if (inbound.security === 'reality') {
         if (inbound.protocol !== 'vless') {
-          problem(at('protocol'), 'invalid_combination', `REALITY carries VLESS only, not ${inbound.protocol}`)
+          problem(
+            at('protocol'),
+            'invalid_combination',
+            `REALITY carries VLESS only, not ${inbound.protocol}`,
+            'use `protocol: vless`, or `security: tls` for this protocol',
+          )
         }
         if (!['tcp', 'grpc', 'xhttp'].includes(inbound.transport.type)) {
           problem(
             at('transport'),
             'invalid_combination',
             `REALITY works with tcp, grpc and xhttp transports, not ${inbound.transport.type}`,
+            'use `transport: {type: tcp}` (or grpc, xhttp), or `security: tls` for this transport',
           )
         }
       }
       if (inbound.flow) {
-        if (inbound.protocol !== 'vless') problem(at('flow'), 'invalid_combination', 'flow is a VLESS setting')
-        else if (inbound.transport.type !== 'tcp' || inbound.security === 'none') {
+        if (inbound.protocol !== 'vless') {
+          problem(at('flow'), 'invalid_combination', 'flow is a VLESS setting', 'remove `flow` from this inbound')
+        } else if (inbound.transport.type !== 'tcp' || inbound.security === 'none') {
           problem(
             at('flow'),
             'invalid_combination',
             'xtls-rprx-vision needs the tcp transport with tls or reality security',
+            'remove `flow`, or use the tcp transport with `security: tls` or `reality`',
           )
         }
       }
@@ -102,12 +117,29 @@ export const checkXray: Check = ({set, desired, reporter}) => {
             'use 2022-blake3-aes-128-gcm or 2022-blake3-aes-256-gcm',
           )
         }
-        if (inbound.security !== 'none')
-          problem(at('security'), 'invalid_combination', 'shadowsocks takes no tls or reality security')
-        if (inbound.transport.type !== 'tcp')
-          problem(at('transport'), 'invalid_combination', 'shadowsocks uses the plain tcp transport')
+        if (inbound.security !== 'none') {
+          problem(
+            at('security'),
+            'invalid_combination',
+            'shadowsocks takes no tls or reality security',
+            'remove `security` (shadowsocks encrypts by itself), or use trojan or vless for TLS',
+          )
+        }
+        if (inbound.transport.type !== 'tcp') {
+          problem(
+            at('transport'),
+            'invalid_combination',
+            'shadowsocks uses the plain tcp transport',
+            'remove `transport`, or use vless, vmess or trojan for this transport',
+          )
+        }
       } else if (inbound.method) {
-        problem(at('method'), 'invalid_combination', 'method is a shadowsocks setting')
+        problem(
+          at('method'),
+          'invalid_combination',
+          'method is a shadowsocks setting',
+          'remove `method` from this inbound',
+        )
       }
       // A publicPort other than the listening port says a TLS-terminating proxy sits in front.
       if (inbound.protocol === 'trojan' && inbound.security === 'none' && inbound.publicPort === inbound.port) {
@@ -125,24 +157,43 @@ export const checkXray: Check = ({set, desired, reporter}) => {
           at('transport'),
           'invalid_combination',
           `transport path is used by ws, httpupgrade and xhttp, not ${type}`,
+          'remove `path`, or use a ws, httpupgrade or xhttp transport',
         )
       }
-      if (type === 'grpc' && !serviceName)
-        problem(at('transport'), 'missing_field', 'the grpc transport needs a serviceName')
-      if (serviceName && type !== 'grpc')
-        problem(at('transport'), 'invalid_combination', 'serviceName is a grpc setting')
+      if (type === 'grpc' && !serviceName) {
+        problem(
+          at('transport'),
+          'missing_field',
+          'the grpc transport needs a serviceName',
+          'add `serviceName: NAME` to the transport (clients use the same name)',
+        )
+      }
+      if (serviceName && type !== 'grpc') {
+        problem(
+          at('transport'),
+          'invalid_combination',
+          'serviceName is a grpc setting',
+          'remove `serviceName`, or use `type: grpc`',
+        )
+      }
     }
 
     const outboundTags = new Set<string>()
     for (const [i, outbound] of xray.outbounds.entries()) {
       if (outboundTags.has(outbound.tag) || tags.has(outbound.tag)) {
-        problem(['xray', 'outbounds', i, 'tag'], 'duplicate_name', `tag ${outbound.tag} is used twice`)
+        problem(
+          ['xray', 'outbounds', i, 'tag'],
+          'duplicate_name',
+          `tag ${outbound.tag} is used twice`,
+          'give each inbound and outbound of a node its own tag',
+        )
       }
       if (isReservedTag(outbound.tag)) {
         problem(
           ['xray', 'outbounds', i, 'tag'],
           'reserved_name',
           `outbound tag ${outbound.tag} is reserved for what Nexus generates`,
+          'pick another tag (not api, api-in, direct, block or svc-*)',
         )
       }
       outboundTags.add(outbound.tag)
@@ -163,6 +214,7 @@ export const checkXray: Check = ({set, desired, reporter}) => {
           ['xray', 'routing', 'rules', i],
           'empty_rule',
           'a routing rule needs at least one of domains, ips, ports or network',
+          'add a condition, e.g. `domains: ["domain:example.com"]`, or remove the rule',
         )
       }
     }
