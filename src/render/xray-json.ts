@@ -8,23 +8,71 @@
  */
 type Json = null | boolean | number | string | readonly Json[] | {readonly [key: string]: Json | undefined}
 
+/**
+ * The pieces are collected in one list and joined once: a large node's
+ * config is megabytes, and joining at every level of nesting copied it
+ * once per level.
+ */
 export function formatXrayJson(value: unknown): string {
-  return `${write(value as Json, '', undefined, undefined)}\n`
+  const out: string[] = []
+  write(out, value as Json, '', undefined, undefined)
+  out.push('\n')
+  return out.join('')
 }
 
-function write(value: Json, indent: string, key: string | undefined, parentKey: string | undefined): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value)
+/**
+ * One-line lists already written, by identity: renderers hand the same
+ * (never mutated) list to every node that shares it, such as the routing
+ * rules of nodes with the same users, which is then serialised once.
+ */
+const oneLineCache = new WeakMap<readonly Json[], {readonly indent: string; readonly text: string}>()
+
+function write(
+  out: string[],
+  value: Json,
+  indent: string,
+  key: string | undefined,
+  parentKey: string | undefined,
+): void {
+  if (value === null || typeof value !== 'object') {
+    out.push(JSON.stringify(value))
+    return
+  }
   const inner = `${indent}  `
   if (Array.isArray(value)) {
-    if (value.length === 0) return '[]'
-    const oneLine = key === 'clients' || (key === 'rules' && parentKey === 'routing')
-    const items = value.map((item: Json) =>
-      oneLine ? JSON.stringify(item) : write(item === undefined ? null : item, inner, undefined, key),
-    )
-    return `[\n${items.map((item) => `${inner}${item}`).join(',\n')}\n${indent}]`
+    if (value.length === 0) {
+      out.push('[]')
+      return
+    }
+    if (key === 'clients' || (key === 'rules' && parentKey === 'routing')) {
+      out.push(oneLineItems(value, indent, inner))
+      return
+    }
+    out.push('[\n')
+    value.forEach((item: Json | undefined, i) => {
+      out.push(i === 0 ? inner : `,\n${inner}`)
+      write(out, item === undefined ? null : item, inner, undefined, key)
+    })
+    out.push(`\n${indent}]`)
+    return
   }
   const entries = Object.entries(value).filter((entry): entry is [string, Json] => entry[1] !== undefined)
-  if (entries.length === 0) return '{}'
-  const lines = entries.map(([name, item]) => `${inner}${JSON.stringify(name)}: ${write(item, inner, name, key)}`)
-  return `{\n${lines.join(',\n')}\n${indent}}`
+  if (entries.length === 0) {
+    out.push('{}')
+    return
+  }
+  out.push('{\n')
+  entries.forEach(([name, item], i) => {
+    out.push(`${i === 0 ? '' : ',\n'}${inner}${JSON.stringify(name)}: `)
+    write(out, item, inner, name, key)
+  })
+  out.push(`\n${indent}}`)
+}
+
+function oneLineItems(value: readonly Json[], indent: string, inner: string): string {
+  const cached = oneLineCache.get(value)
+  if (cached?.indent === indent) return cached.text
+  const text = `[\n${inner}${value.map((item) => JSON.stringify(item)).join(`,\n${inner}`)}\n${indent}]`
+  oneLineCache.set(value, {indent, text})
+  return text
 }

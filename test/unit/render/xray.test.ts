@@ -657,3 +657,37 @@ describe('xray helpers', () => {
     expect(formatHostPort('fd10::10', 443)).toBe('[fd10::10]:443')
   })
 })
+
+describe('renderXray across the nodes of one render', () => {
+  // Routing rules are built once per distinct (xray users, rules, services, declared routing)
+  // and shared between nodes: sharing must never change what any node gets.
+  const twin: Node = {...node, name: 'fra-2'}
+  const elsewhere: Node = {...node, name: 'nyc-1', labels: {region: 'us'}}
+  const fleetDesired: Desired = {...desired, nodes: [node, twin, elsewhere]}
+  const fleetState: StateValues = {
+    ...state,
+    nodes: new Map([
+      ['fra-1', state.nodes.get('fra-1')!],
+      ['fra-2', state.nodes.get('fra-1')!],
+      ['nyc-1', state.nodes.get('fra-1')!],
+    ]),
+  }
+  const routingOf = (text: string | undefined) => JSON.stringify((JSON.parse(text ?? '{}') as XrayServerConfig).routing)
+
+  it('gives each node what a render of that node alone gives it', () => {
+    const shared = new Fleet(fleetDesired, fleetState)
+    for (const n of [node, twin, elsewhere, node]) {
+      expect(renderXray(shared, n)).toBe(renderXray(new Fleet(fleetDesired, fleetState), n))
+    }
+  })
+
+  it('shares nothing between nodes whose users or rules differ', () => {
+    const shared = new Fleet(fleetDesired, fleetState)
+    const [eu, twinEu, us] = [node, twin, elsewhere].map((n) => routingOf(renderXray(shared, n)))
+    expect(twinEu).toBe(eu)
+    // alice's tariff and the region rule are for eu nodes only.
+    expect(us).not.toBe(eu)
+    expect(eu).toContain('alice')
+    expect(us).not.toContain('alice')
+  })
+})
