@@ -4,7 +4,7 @@
  * users change, and the next apply replaces the UUID on the node. The node
  * is the quickstart's, over a test sshd with the fake node toolkit.
  */
-import {readFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -120,6 +120,29 @@ describe('nexus link reset', () => {
       note: 'nodes accept the old UUID until the next nexus apply',
     })
     expect(result.previousIssuedAt).toMatch(/^\d{4}-\d\d-\d\dT/)
+  })
+
+  it('refuses while an unrelated file is invalid: exit 1, the UUID, the revoked list and the serial stay', async () => {
+    const before = (await readState(repo)).snapshot
+    const revokedBefore = await revoked()
+    const rule = join(repo, 'rules/no-smtp.yaml')
+    const original = readFileSync(rule, 'utf8')
+    writeFileSync(rule, original.replace('action: deny', 'action: smite'))
+    try {
+      const run = await cli(repo, ['link', 'reset', 'alice/phone', '--json'])
+      expect(run.exitCode).toBe(1)
+      expect(jsonError(run.stdout)).toMatchObject({code: 'invalid_declarations', hint: 'run nexus validate'})
+      const human = await cli(repo, ['link', 'reset', 'alice/phone'])
+      expect(human.exitCode).toBe(1)
+      expect(human.stdout).toBe('')
+      expect(human.stderr).toContain('so no link was reset')
+    } finally {
+      writeFileSync(rule, original)
+    }
+    const after = (await readState(repo)).snapshot
+    expect(after.serial).toBe(before.serial)
+    expect(after.links.get('alice/phone')).toBe(before.links.get('alice/phone'))
+    expect(await revoked()).toEqual(revokedBefore)
   })
 
   it('refuses an unknown user or link, a malformed reference, and a link state has not issued yet', async () => {

@@ -2,7 +2,7 @@
  * `nexus user create/list/show/disable` through the built CLI, on copies of
  * examples/quickstart (real git repos where --commit is tested).
  */
-import {readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
@@ -20,6 +20,9 @@ import {tempDir} from '../../helpers/tools.js'
 const tmp = tempDir('nexus-user-cli-')
 let counter = 0
 afterAll(() => tmp.cleanup())
+
+/** What a command left in `.nexus` besides the parse cache and the directory's own .gitignore: state, keys, locks. */
+const stateLeft = (repo: string) => localState(repo).filter((name) => name !== '.gitignore')
 
 function quickstart(): string {
   return exampleCopy('quickstart', join(tmp.path, `repo-${++counter}`))
@@ -89,7 +92,7 @@ describe('nexus user create', () => {
     expectGolden('user/create.txt', run.stdout)
     expect(run.stderr).toContain('nexus apply activates the subscription')
     expect((await cli(repo, ['validate'])).exitCode).toBe(0)
-    expect(localState(repo)).toEqual([])
+    expect(stateLeft(repo)).toEqual([])
   })
 
   it('--json, --status, and appending to the one multi-document file all users live in', async () => {
@@ -140,7 +143,25 @@ describe('nexus user create', () => {
     await refused(['dave', '--tariff', 'basic', '--email', 'not-an-email'], 'invalid_change', 'email')
     await refused(['alice', '--tariff', 'basic'], 'user_exists', 'a user named alice is already declared')
     await refused(['Dave', '--tariff', 'basic'], 'invalid_name', '"Dave" is not a valid user name')
-    expect(localState(repo)).toEqual([])
+    expect(stateLeft(repo)).toEqual([])
+  })
+
+  it('refuses while an unrelated file is already invalid: exit 1, nothing written, no state', async () => {
+    const repo = quickstart()
+    const rule = join(repo, 'rules/no-smtp.yaml')
+    writeFileSync(rule, readFileSync(rule, 'utf8').replace('action: deny', 'action: smite'))
+    const before = files(repo)
+    const human = await cli(repo, ['user', 'create', 'dave', '--tariff', 'basic'])
+    expect(human.exitCode).toBe(1)
+    expect(human.stdout).toBe('')
+    expect(human.stderr).toContain('rules/no-smtp.yaml:')
+    const json = await cli(repo, ['user', 'create', 'dave', '--tariff', 'basic', '--json'])
+    expect(json.exitCode).toBe(1)
+    expect(jsonError(json.stdout)).toMatchObject({code: 'invalid_change'})
+    expect(jsonError(json.stdout).message).toContain('rules/no-smtp.yaml:')
+    expect(files(repo)).toEqual(before)
+    expect(existsSync(join(repo, 'users/dave.yaml'))).toBe(false)
+    expect(existsSync(join(repo, '.nexus', 'state'))).toBe(false)
   })
 
   it('--commit commits only the new file', async () => {
@@ -164,7 +185,7 @@ describe('nexus user list / show', () => {
     const show = await cli(repo, ['user', 'show', 'alice'])
     expect(show.exitCode).toBe(0)
     expectGolden('user/show.txt', show.stdout)
-    expect(localState(repo)).toEqual([])
+    expect(stateLeft(repo)).toEqual([])
   })
 
   it('with a subscription in state: its status, tariff in effect, expiry and traffic used', async () => {
