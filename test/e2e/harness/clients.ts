@@ -24,6 +24,8 @@ export interface ProbeResult {
   readonly banner?: string
   readonly status?: number
   readonly body?: string
+  /** `download`: the size of the body received. */
+  readonly bytes?: number
   readonly addresses?: string[]
   readonly responses?: string[]
   readonly local?: string
@@ -100,6 +102,10 @@ export const tcp = (world: World, client: string, host: string, port: number, ms
 
 export const httpGet = (world: World, client: string, url: string, ms = 5000) =>
   probe(world, client, ['http', url, String(ms)])
+
+/** GET of a body that is only counted (`bytes`), e.g. the service's `/bytes/N`. */
+export const download = (world: World, client: string, url: string, ms = 10_000) =>
+  probe(world, client, ['download', url, String(ms)])
 
 export const dnsQuery = (world: World, client: string, server: string, name: string, type: 'A' | 'AAAA', ms = 4000) =>
   probe(world, client, ['dns', server, name, type, String(ms)])
@@ -212,3 +218,7 @@ export async function startV2rayClient(
 /** GET through an HTTP proxy on the client host. */
 export const httpViaProxy = (world: World, client: string, proxyPort: number, url: string, ms = 5000) =>
   probe(world, client, ['http-proxy', '127.0.0.1', String(proxyPort), url, String(ms)])
+
+/** `download` through an HTTP proxy on the client host. */
+export const downloadViaProxy = (world: World, client: string, proxyPort: number, url: string, ms = 10_000) =>
+  probe(world, client, ['download-proxy', '127.0.0.1', String(proxyPort), url, String(ms)])

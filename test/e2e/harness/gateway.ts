@@ -37,8 +37,16 @@ export interface Gateway {
   readonly paths: {wireguard: string; nftables: string; xray: string; dnsmasq: string; state: string}
   /** The Node's `reload:` (nftables keeps nexus's default, `nft -f {file}`). */
   readonly reload: Readonly<Record<string, string>>
-  /** Makes the dnsmasq reload fail for files containing `text` (false: never). */
+  /**
+   * Makes the dnsmasq reload fail for files containing `text` (false: never),
+   * the way a real failed restart does: the running dnsmasq is stopped first,
+   * then the new one will not start.
+   */
   failDnsmasqWhen(text: string | false): void
+  /** What the dnsmasq reloads did, in order: `stopped PID`, `failed FILE`, `started FILE`. */
+  dnsmasqRestarts(): string[]
+  /** While on, `nft -c` (the check of a staged ruleset, before the watchdog) waits (up to 60 s) until it is off. */
+  holdNftChecks(on: boolean): void
   /** Every `nft -f FILE` run on the gateway over SSH (reloads, checks excluded, the watchdog included). */
   nftLoads(): string[]
 }
@@ -70,14 +78,22 @@ export async function startGateway(
   // wireguardRestart / wireguardDown: wg-quick, which falls back to wireguard-go (no kernel module here).
   script('nx-wg-restart', 'wg-quick down "$1" >/dev/null 2>&1 || true\nexec wg-quick up "$1"\n')
   script('nx-wg-down', 'exec wg-quick down "$1"\n')
-  // dnsmasq restart, with a failure switch for the bad-reload scenario (the previous file still starts).
+  // dnsmasq restart (logged), with a failure switch for the bad-reload scenario: like a real restart
+  // whose new config does not start, it has stopped the running daemon by the time it fails.
   script(
     'nx-dnsmasq-restart',
-    `${stop}if [ -s "$dir/fail-dnsmasq" ] && grep -qF -- "$(cat "$dir/fail-dnsmasq")" "$1"; then
+    `${stop}log="$dir/dnsmasq-restarts.log"
+if pid=$(cat "$dir/run/dnsmasq.pid" 2>/dev/null); then
+  stop "$dir/run/dnsmasq.pid"
+  rm -f "$dir/run/dnsmasq.pid"
+  echo "stopped $pid" >> "$log"
+fi
+if [ -s "$dir/fail-dnsmasq" ] && grep -qF -- "$(cat "$dir/fail-dnsmasq")" "$1"; then
+  echo "failed $1" >> "$log"
   echo "dnsmasq: will not start with $1 (e2e failure switch)" >&2
   exit 1
 fi
-stop "$dir/run/dnsmasq.pid"
+echo "started $1" >> "$log"
 exec dnsmasq --conf-file="$1" --pid-file="$dir/run/dnsmasq.pid"
 `,
   )
@@ -97,8 +113,17 @@ echo "v2ray did not listen on 127.0.0.1:${XRAY_API_PORT}" >&2
 exit 1
 `,
   )
-  // Logs what `nft -f` loads (the reload and the firewall watchdog), then runs the real nft.
-  script('nft', `if [ "\${1:-}" = -f ]; then echo "\${2:-}" >> "$dir/nft-loads.log"; fi\nexec /usr/sbin/nft "$@"\n`)
+  // Logs what `nft -f` loads (the reload and the firewall watchdog), holds `nft -c` while the hold
+  // switch is on (the concurrency scenario keeps an apply inside its lease that way), then runs the real nft.
+  script(
+    'nft',
+    `if [ "\${1:-}" = -f ]; then echo "\${2:-}" >> "$dir/nft-loads.log"; fi
+if [ "\${1:-}" = -c ]; then
+  for _ in $(seq 600); do [ -e "$dir/hold-nft-check" ] || break; sleep 0.1; done
+fi
+exec /usr/sbin/nft "$@"
+`,
+  )
   if (options.xray) {
     // xray's stand-in: Debian's v2ray 4.34 checks and runs the VMess subset (formats.md §5.8), and
     // `xray api statsquery` is answered from v2ray's StatsService (v2ctl's protobuf text turned into
@@ -199,6 +224,15 @@ esac
       const file = join(dir, 'fail-dnsmasq')
       if (text === false) rmSync(file, {force: true})
       else writeFileSync(file, text)
+    },
+    dnsmasqRestarts: () => {
+      const file = join(dir, 'dnsmasq-restarts.log')
+      return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : []
+    },
+    holdNftChecks: (on) => {
+      const file = join(dir, 'hold-nft-check')
+      if (on) writeFileSync(file, '')
+      else rmSync(file, {force: true})
     },
     nftLoads: () => {
       const file = join(dir, 'nft-loads.log')

@@ -53,6 +53,15 @@ export interface RunOptions {
   readonly cwd?: string
 }
 
+/** A program started with `World.start`: its stdout lines as they arrive, and its end. */
+export interface Started {
+  /** When it was started (ms since the epoch). */
+  readonly startedAt: number
+  /** Complete stdout lines so far, each with the time it arrived. */
+  readonly lines: readonly {readonly at: number; readonly text: string}[]
+  readonly result: Promise<RunResult & {readonly endedAt: number}>
+}
+
 export interface Daemon {
   readonly child: ChildProcess
   /** What it wrote to stderr (and stdout) so far. */
@@ -160,6 +169,53 @@ export class World {
       cwd: options.cwd ?? this.dir,
     })
     return {exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr)}
+  }
+
+  /**
+   * Like run(), but returns at once: what the program prints, line by line
+   * with arrival times, while it runs (e.g. NDJSON events), and its result.
+   */
+  start(host: string, argv: readonly string[], options: RunOptions = {}): Started {
+    const h = this.host(host)
+    const env: Record<string, string> = {}
+    for (const [key, value] of Object.entries({PATH: SYSTEM_PATH, HOME: this.dir, LC_ALL: 'C', ...options.env})) {
+      if (value !== undefined) env[key] = value
+    }
+    const startedAt = Date.now()
+    const child = spawn('nsenter', ['-t', String(h.pid), '-n', '-m', '-p', '--', ...argv], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env,
+      cwd: options.cwd ?? this.dir,
+    })
+    const lines: {at: number; text: string}[] = []
+    let stdout = ''
+    let stderr = ''
+    let partial = ''
+    child.stdout.setEncoding('utf8')
+    child.stderr.setEncoding('utf8')
+    child.stdout.on('data', (chunk: string) => {
+      const at = Date.now()
+      stdout += chunk
+      partial += chunk
+      for (let end = partial.indexOf('\n'); end >= 0; end = partial.indexOf('\n')) {
+        lines.push({at, text: partial.slice(0, end)})
+        partial = partial.slice(end + 1)
+      }
+    })
+    child.stderr.on('data', (chunk: string) => (stderr += chunk))
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
+    const result = new Promise<RunResult & {endedAt: number}>((resolve) => {
+      child.once('error', (error) => {
+        clearTimeout(timer)
+        resolve({exitCode: 1, stdout, stderr: `${stderr}${String(error)}`, endedAt: Date.now()})
+      })
+      child.once('close', (code) => {
+        clearTimeout(timer)
+        if (partial !== '') lines.push({at: Date.now(), text: partial})
+        resolve({exitCode: code ?? 1, stdout, stderr, endedAt: Date.now()})
+      })
+    })
+    return {startedAt, lines, result}
   }
 
   /** A bash script on a host; throws with its output when it fails. */
@@ -308,7 +364,8 @@ export function removeRun(runId: string): void {
   rmSync(runDir, {recursive: true, force: true})
 }
 
-function ownerAlive(pid: number): boolean {
+/** Whether the process that owns a run (the pid in its name) still runs. */
+export function ownerAlive(pid: number): boolean {
   try {
     return existsSync(`/proc/${pid}`) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('node')
   } catch {

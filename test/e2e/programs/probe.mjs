@@ -6,6 +6,8 @@
  *   tcp HOST PORT MS              connect and read the first bytes (a banner)
  *   http URL MS                   GET
  *   http-proxy PROXY PORT URL MS  GET through an HTTP proxy
+ *   download URL MS               GET, reporting only the body's size (`bytes`)
+ *   download-proxy PROXY PORT URL MS   the same through an HTTP proxy
  *   dns SERVER NAME A|AAAA MS     one query to SERVER
  *   udp HOST PORT COUNT           COUNT datagrams back to back (and how long that took)
  *   hold HOST PORT GOFILE MS      HTTP/1.1 keep-alive: one request, then (once
@@ -48,13 +50,23 @@ function tcp(host, port, ms) {
   })
 }
 
-function get(options, ms) {
+/** A GET; with `sizeOnly`, the result has the body's length in bytes instead of the body. */
+function get(options, ms, sizeOnly = false) {
   return new Promise((resolve) => {
     const req = request({...options, agent: false, signal: AbortSignal.timeout(Number(ms))}, (response) => {
-      let body = ''
-      response.setEncoding('utf8')
-      response.on('data', (chunk) => (body += chunk))
-      response.on('end', () => resolve({ok: true, status: response.statusCode, body}))
+      const chunks = []
+      let bytes = 0
+      response.on('data', (chunk) => {
+        bytes += chunk.length
+        if (!sizeOnly) chunks.push(chunk)
+      })
+      response.on('end', () =>
+        resolve(
+          sizeOnly
+            ? {ok: true, status: response.statusCode, bytes}
+            : {ok: true, status: response.statusCode, body: Buffer.concat(chunks).toString('utf8')},
+        ),
+      )
       response.on('error', (error) => resolve(failure(error)))
     })
     req.on('error', (error) => resolve(error?.name === 'AbortError' ? {ok: false, code: 'TIMEOUT'} : failure(error)))
@@ -123,21 +135,25 @@ switch (command) {
   case 'tcp':
     print(await tcp(args[0], args[1], args[2] ?? 3000))
     break
-  case 'http': {
+  case 'http':
+  case 'download': {
     const url = new URL(args[0])
     print(
       await get(
         {host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || 80, path: url.pathname},
         args[1] ?? 3000,
+        command === 'download',
       ),
     )
     break
   }
   case 'http-proxy':
+  case 'download-proxy':
     print(
       await get(
         {host: args[0], port: Number(args[1]), path: args[2], headers: {host: new URL(args[2]).host}},
         args[3] ?? 5000,
+        command === 'download-proxy',
       ),
     )
     break

@@ -5,6 +5,7 @@
  * - HTTP on 80 (the wiki the Service declares), 8080 (named by a deny rule)
  *   and 8081 (named by no rule but a log rule); each answers with its port, and
  *   keeps connections alive for 2 minutes so a test can hold one across an apply.
+ *   `GET /bytes/N` answers with N bytes instead (up to 16 MiB): a payload of known size.
  *   Every request is logged to DIR/http.log (`PORT FROM HOST`).
  * - UDP on 9999 (named by a rate_limit rule): counts datagrams into DIR/udp-9999.count.
  * - DNS on UDP 5353: the gateways' upstream. It answers every A query with
@@ -22,6 +23,7 @@ const dir = process.argv[2]
 if (!dir) throw new Error('usage: service.mjs DIR')
 
 const UPSTREAM_A = [10, 231, 1, 99]
+const MAX_PAYLOAD = 16 * 1024 * 1024
 const UPSTREAM_AAAA = [0xfd, 0x31, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x99]
 
 function http(port, text) {
@@ -29,6 +31,12 @@ function http(port, text) {
     appendFileSync(join(dir, 'http.log'), `${port} ${request.socket.remoteAddress} ${request.headers.host ?? '-'}\n`)
     response.setHeader('content-type', 'text/plain')
     response.setHeader('x-port', String(port))
+    const size = /^\/bytes\/(\d+)$/.exec(request.url ?? '')?.[1]
+    if (size !== undefined && Number(size) <= MAX_PAYLOAD) {
+      response.setHeader('content-length', size)
+      response.end(Buffer.alloc(Number(size), 'x'))
+      return
+    }
     response.end(`${text}\n`)
   })
   server.keepAliveTimeout = 120_000
