@@ -1,6 +1,6 @@
 /**
  * Profiling aid: the render of every node's files (what a plan renders, no
- * client configs) on preview state values, with the time of each format.
+ * client configs) on preview state values, with the CPU time of each format.
  *
  *   npx tsx scripts/bench/render-nodes-probe.ts REPO
  */
@@ -19,10 +19,12 @@ if (!desired) throw new Error(`${root} does not validate`)
 const fleet = new Fleet(desired, previewStateValues(desired, new Date('2026-11-01T00:00:00Z')))
 const ms: Record<string, number> = {wireguard: 0, nftables: 0, xray: 0, dnsmasq: 0}
 const bytes: Record<string, number> = {wireguard: 0, nftables: 0, xray: 0, dnsmasq: 0}
+// CPU time rather than wall time: steadier on a shared machine.
 const time = (format: string, render: () => string | undefined) => {
-  const start = performance.now()
+  const start = process.cpuUsage()
   const text = render()
-  ms[format] = (ms[format] ?? 0) + performance.now() - start
+  const used = process.cpuUsage(start)
+  ms[format] = (ms[format] ?? 0) + (used.user + used.system) / 1000
   bytes[format] = (bytes[format] ?? 0) + (text?.length ?? 0)
 }
 for (const node of desired.nodes) {

@@ -41,10 +41,24 @@ export function wireguardInterfaceSection(content: string): string {
  * compares unequal and the change takes the safe path, a restart.
  */
 export function xrayBase(content: string): string {
-  // Scanned with indexOf rather than split into lines: a large node's file is
-  // megabytes and a hundred thousand lines, and this runs on every node of every plan.
+  return xrayBaseParts(content).join('')
+}
+
+/** sha256 of `xrayBase(content)`, hashed piece by piece rather than copied into one string first. */
+export function xrayBaseSha256(content: string): string {
+  const hash = createHash('sha256')
+  for (const part of xrayBaseParts(content)) hash.update(part)
+  return hash.digest('hex')
+}
+
+/**
+ * The pieces of the base, in order. Found with indexOf rather than by
+ * splitting into lines: a large node's file is megabytes and a hundred
+ * thousand lines, and this runs on every node of every plan.
+ */
+function xrayBaseParts(content: string): string[] {
   const opener = '"clients": ['
-  let out = ''
+  const parts: string[] = []
   let copied = 0
   let at = content.indexOf(`${opener}\n`)
   while (at !== -1) {
@@ -52,15 +66,16 @@ export function xrayBase(content: string): string {
     const indent = content.slice(lineStart, at)
     if (/^\s*$/.test(indent)) {
       const close = closingLine(content, at + opener.length, indent)
-      if (close === undefined) return content
-      out += `${content.slice(copied, at + opener.length)}]${close.comma ? ',' : ''}`
+      if (close === undefined) return [content]
+      parts.push(content.slice(copied, at + opener.length), close.comma ? '],' : ']')
       copied = close.end
       at = content.indexOf(`${opener}\n`, close.end)
     } else {
       at = content.indexOf(`${opener}\n`, at + opener.length)
     }
   }
-  return copied === 0 ? content : out + content.slice(copied)
+  parts.push(copied === 0 ? content : content.slice(copied))
+  return parts
 }
 
 /** The line `${indent}]` or `${indent}],` after `from` (which is at a line end): where it ends, and its comma. */

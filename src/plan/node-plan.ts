@@ -23,7 +23,7 @@ import {
   sha256,
   wireguardInterfaceSection,
   XRAY_BASE_KEY,
-  xrayBase,
+  xrayBaseSha256,
 } from './hashes.js'
 import {type ArtifactChange, DISRUPTIVE, type DriftItem, type Effect, type NodePlan} from './types.js'
 
@@ -58,7 +58,7 @@ export function artifactHashes(files: readonly RenderedFile[]): Record<string, s
         wireguardInterfaceSection(file.content),
       )
     }
-    if (file.kind === 'xray') hashes[XRAY_BASE_KEY] = sha256(xrayBase(file.content))
+    if (file.kind === 'xray') hashes[XRAY_BASE_KEY] = xrayBaseSha256(file.content)
   }
   return hashes
 }

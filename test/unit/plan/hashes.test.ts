@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {xrayBase} from '../../../src/plan/hashes.js'
+import {sha256, xrayBase, xrayBaseSha256} from '../../../src/plan/hashes.js'
 import {formatXrayJson} from '../../../src/render/xray-json.js'
 
 const pretty = (value: unknown) => formatXrayJson(value)
@@ -98,5 +98,14 @@ describe('xrayBase on edge layouts', () => {
   it('leaves text alone where "clients": [ is not alone on its line', () => {
     const text = ['{', '  "note": "clients": [', '  "x": 1', '}'].join('\n')
     expect(xrayBase(text)).toBe(text)
+  })
+})
+
+describe('xrayBaseSha256', () => {
+  it('is the sha256 of xrayBase, for a rendered config and for a file in another layout', () => {
+    const rendered = pretty(config([['a@nexus', 'b@nexus'], ['c@nexus'], []]))
+    const compact = JSON.stringify(config([['a@nexus']]))
+    for (const text of [rendered, compact]) expect(xrayBaseSha256(text)).toBe(sha256(xrayBase(text)))
+    expect(xrayBaseSha256(rendered)).not.toBe(sha256(rendered))
   })
 })
