@@ -52,5 +52,6 @@ export const ANSI = /\u001b\[/
 /** What a command left in `<repo>/.nexus` besides the parse cache: state, keys, locks. */
 export function localState(repo: string): string[] {
   const dir = join(repo, '.nexus')
-  return existsSync(dir) ? readdirSync(dir).filter((name) => name !== 'cache') : []
+  // The parse cache and the .gitignore that keeps .nexus/ out of git are not state.
+  return existsSync(dir) ? readdirSync(dir).filter((name) => name !== 'cache' && name !== '.gitignore') : []
 }

@@ -187,9 +187,7 @@ describe('observeNodes over SSH', () => {
       }),
     ]
     const hostKeys = new MemoryHostKeyStore()
-    const started = Date.now()
     const results = await observeNodes(transport, nodes, {connect: {hostKeys}, concurrency: 2})
-    expect(Date.now() - started).toBeLessThan(10_000)
     expect(results.map((r) => [r.node, r.reachable])).toEqual([
       ['gw-a', true],
       ['gw-down', false],

@@ -203,7 +203,8 @@ describe('SshTransport', () => {
     const error = await rejection(transport.connect(nodeFor(a, {port}), options()))
     expect(error.code).toBe('node_unreachable')
     expect(error.message).toBe(`cannot reach node gw-1 at 127.0.0.1:${port}: connection refused`)
-    expect(Date.now() - started).toBeLessThan(2_000)
+    // At once, not after the connect timeout (15 s): a refusal is an answer.
+    expect(Date.now() - started).toBeLessThan(8_000)
   })
 
   it('reports a port that never speaks SSH as node_unreachable after the connect timeout', async () => {
@@ -216,7 +217,8 @@ describe('SshTransport', () => {
       const error = await rejection(transport.connect(nodeFor(a, {port}), options({connectTimeoutMs: 500})))
       expect(error.code).toBe('node_unreachable')
       expect(error.message).toContain('no SSH handshake within 0.5 s')
-      expect(Date.now() - started).toBeLessThan(3_000)
+      // The silent server never hangs up: only the timeout ends the wait.
+      expect(Date.now() - started).toBeLessThan(8_000)
     } finally {
       for (const socket of sockets) socket.destroy()
       await new Promise<void>((resolve) => silent.close(() => resolve()))
@@ -230,7 +232,8 @@ describe('SshTransport', () => {
       const error = await rejection(connection.exec('sleep 31.337; echo late', {timeoutMs: 500}))
       expect(error.code).toBe('command_timeout')
       expect(error.message).toBe('a command on node gw-1 did not finish within 0.5 s; it was stopped')
-      expect(Date.now() - started).toBeLessThan(2_000)
+      // Long before the 31 s the command would have taken.
+      expect(Date.now() - started).toBeLessThan(15_000)
       let left = ''
       for (let i = 0; i < 40; i++) {
         left = (await connection.exec("pgrep -f 'sleep 31[.]337' || true")).stdout
@@ -299,12 +302,10 @@ describe('SshTransport', () => {
       // Node keeps the option it set on the handle under an internal symbol.
       const socket = sockets[0] as unknown as Record<symbol, unknown>
       const noDelay = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'kSetNoDelay')
-      if (noDelay) expect(socket[noDelay]).toBe(true)
-      await connection.exec('true')
-      const started = Date.now()
-      for (let i = 0; i < 50; i++) await connection.exec('true')
-      // With Nagle + delayed ACK each exec stalls ≥ 40 ms (≥ 2 s in all); without, a few ms each.
-      expect(Date.now() - started).toBeLessThan(1_800)
+      expect(noDelay, 'this Node.js keeps setNoDelay under kSetNoDelay').toBeDefined()
+      expect(socket[noDelay as symbol]).toBe(true)
+      // The speed this buys (no 40 ms delayed-ACK stall per exec) is measured by npm run bench, not asserted here.
+      expect((await connection.exec('true')).exitCode).toBe(0)
     } finally {
       await connection.close()
     }
@@ -349,11 +350,10 @@ describe('SshTransport', () => {
     expect(pid).toBeGreaterThan(1)
     process.kill(pid, 'SIGSTOP')
     try {
-      const started = Date.now()
       const error = await rejection(connection.exec('true', {timeoutMs: 10_000}))
       expect(error.code).toBe('node_connection_lost')
+      // node_connection_lost, not the exec's own command_timeout: the keepalives noticed first.
       expect(error.message).toContain('Keepalive timeout')
-      expect(Date.now() - started).toBeLessThan(8_000)
     } finally {
       // The session may end by itself once it runs again: a vanished process is fine here.
       for (const signal of ['SIGCONT', 'SIGTERM'] as const) signalIfAlive(pid, signal)

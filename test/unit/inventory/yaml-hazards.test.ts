@@ -57,9 +57,8 @@ describe('YAML syntax', () => {
       lines.push(`l${i}: &l${i} [${Array(10).fill(previous).join(', ')}]`)
     }
     const text = `${lines[0]} ${lines[1]}\n${lines.slice(2).join('\n')}\n`
-    const started = Date.now()
+    // Expanded, this would be 10^11 nodes: the test would not end at all.
     const inventory = loadWith({'groups/bomb.yaml': text})
-    expect(Date.now() - started).toBeLessThan(5000)
     const d = only(inventory, 'yaml_aliases')
     expect(d.severity).toBe('error')
     expect(at(d)).toBe('groups/bomb.yaml:1:1')

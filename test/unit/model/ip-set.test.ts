@@ -56,13 +56,12 @@ describe('collapseCidrs', () => {
     expect(texts(result)).toEqual(['0.0.0.0/0', 'fd00::/8'])
   })
 
-  it('is linear enough for 100k hosts', () => {
+  it('collapses 100k hosts given in reverse order (its speed is measured by npm run bench)', () => {
     const hosts = Array.from({length: 100_000}, (_, i) => hostCidr({family: 4, value: 0x0a000000n + BigInt(i)}))
-    const started = performance.now()
     const result = collapseCidrs([...hosts].reverse())
     expect(result).toHaveLength(100_000)
     expect(result[0]?.network).toBe(0x0a000000n)
-    expect(performance.now() - started).toBeLessThan(2_000)
+    expect(result.at(-1)?.network).toBe(0x0a000000n + 99_999n)
   })
 })
 

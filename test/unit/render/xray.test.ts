@@ -621,11 +621,8 @@ describe('renderXray', () => {
     }
     const big = desiredWith({users})
     const s: StateValues = {...state, links, activeUsers: new Set(users.map((u) => u.name))}
-    const started = performance.now()
     const cfg = config(big, node, s)
-    const elapsed = performance.now() - started
     expect(emailsOf(cfg, 'vless-reality')).toHaveLength(20_000)
-    expect(elapsed).toBeLessThan(5_000)
   })
 })
 

@@ -57,11 +57,9 @@ describe('LocalTransport', () => {
   it('kills a command that outlives its timeout, children included', async () => {
     const connection = await connect()
     const marker = join(dir, 'timeout-marker')
-    const started = Date.now()
     const error = await rejection(connection.exec(sh`(sleep 2; touch ${marker}) & sleep 5`, {timeoutMs: 300}))
     expect(error.code).toBe('command_timeout')
     expect(error.message).toMatch(/node fra-1 did not finish within 0.3 s/)
-    expect(Date.now() - started).toBeLessThan(2_000)
     await new Promise((resolve) => setTimeout(resolve, 2_500))
     expect(existsSync(marker)).toBe(false)
     expect((await connection.exec('echo still usable')).stdout).toBe('still usable\n')
