@@ -328,3 +328,20 @@ describe('embedded state lock', () => {
     }
   })
 })
+
+describe('embedded state database', () => {
+  it('starts with small shared buffers (a state is a few MB; the default 128 MB is memory every command pays)', async () => {
+    const dir = tempDir()
+    try {
+      const driver = await openPgliteDriver(`${dir.path}/state`, {schema: 'nexus'})
+      try {
+        const [row] = await driver.query<{size: string}>("select current_setting('shared_buffers') as size")
+        expect(row?.size).toBe('16MB')
+      } finally {
+        await driver.close()
+      }
+    } finally {
+      dir.cleanup()
+    }
+  })
+})
