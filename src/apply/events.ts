@@ -44,10 +44,15 @@ export type ApplyEvent =
     }
   | {
       readonly type: 'apply_complete'
-      /** `no_changes`: nothing to do (no apply was started; the stream is then just version and this). */
-      readonly result: 'success' | 'partial' | 'failed' | 'interrupted' | 'no_changes'
+      /**
+       * `no_changes`: nothing to do (no apply was started; the stream is then just version and this).
+       * `lease_lost`: the apply lease was lost part way; no node was started after that (see `error`).
+       */
+      readonly result: 'success' | 'partial' | 'failed' | 'interrupted' | 'lease_lost' | 'no_changes'
       readonly state_serial: number
       readonly nodes: Readonly<Record<string, NodeResult>>
+      /** Why the apply stopped early (`lease_lost`). */
+      readonly error?: {readonly code: string; readonly message: string}
     }
 
 export type ApplyEventSink = (event: ApplyEvent) => void

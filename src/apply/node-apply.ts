@@ -57,6 +57,8 @@ export interface NodeApplyInput {
   readonly progress: (step: NodeStep, status: 'started' | 'done' | 'skipped', detail?: string) => void
   /** Set on SIGINT: nodes not yet swapped stop; swapped ones finish. */
   readonly interrupted: () => boolean
+  /** True once the apply lease is no longer this apply's: as interrupted, nodes not yet swapped stop. */
+  readonly leaseLost?: () => boolean
   readonly now: Date
 }
 
@@ -154,6 +156,8 @@ export async function applyNode(input: NodeApplyInput): Promise<NodeApplyOutcome
       progress('check', 'done')
     }
     if (input.interrupted()) throw new NexusError('interrupted', 'interrupted before the files were swapped')
+    if (input.leaseLost?.())
+      throw new NexusError('lease_lost', 'the apply lease was lost before the files were swapped; nothing was swapped')
 
     // 3. Swap.
     step = 'swap'

@@ -33,7 +33,7 @@ import {observedHashes} from '../plan/node-plan.js'
 import {type ArtifactChange, DISRUPTIVE, type Effect} from '../plan/types.js'
 import type {ArtifactKind, RenderedFile} from '../render/types.js'
 import {stateHostKeys} from '../state/host-key-store.js'
-import {acquireLease, actorFrom, ciRunFrom} from '../state/lease.js'
+import {acquireLease, actorFrom, ciRunFrom, type HeldLease} from '../state/lease.js'
 import {openState, type StateLocation} from '../state/open.js'
 import type {RevisionFile, StateStore, StoredRevision} from '../state/store.js'
 import type {NodeObservation} from '../transport/observation.js'
@@ -167,7 +167,7 @@ export async function rollbackNode(options: RollbackOptions): Promise<RollbackRe
       now: options.now,
     })
     try {
-      return await rollbackLocked(store, node, latest, target, files, options)
+      return await rollbackLocked(store, node, latest, target, files, lease, options)
     } finally {
       await lease.release().catch(() => {})
     }
@@ -182,6 +182,7 @@ async function rollbackLocked(
   latest: StoredRevision,
   target: StoredRevision,
   stored: readonly RevisionFile[],
+  lease: HeldLease,
   options: RollbackOptions,
 ): Promise<RollbackResult> {
   const progress = options.progress ?? (() => {})
@@ -222,6 +223,14 @@ async function rollbackLocked(
       }
     }
 
+    // The confirmation may have taken a while: nothing is pushed unless the lease is still ours.
+    if (!(await lease.confirm())) {
+      throw new NexusError(
+        'lease_lost',
+        `${lease.lost?.message ?? 'the apply lease was lost'}; nothing was rolled back`,
+        'nexus lock status shows who holds the lease now',
+      )
+    }
     const actor = actorFrom(options.env)
     const applyId = await store.startApply({
       gitCommit: preview.commit,
@@ -244,6 +253,7 @@ async function rollbackLocked(
       confirmTimeoutSec: options.confirmTimeoutSec,
       progress,
       interrupted: options.interrupted ?? (() => false),
+      leaseLost: () => lease.lost !== undefined,
       now: options.now(),
     })
     if (outcome.status === 'failed') {

@@ -17,7 +17,7 @@ import {type GeneratedValues, makePlan, type PlanResult} from '../plan/index.js'
 import type {NodeReading} from '../plan/node-plan.js'
 import {missingValues} from '../plan/state-plan.js'
 import type {NodePlan, Plan} from '../plan/types.js'
-import {acquireLease, actorFrom, ciRunFrom} from '../state/lease.js'
+import {acquireLease, actorFrom, ciRunFrom, type HeldLease} from '../state/lease.js'
 import {openState, type StateLocation} from '../state/open.js'
 import {readPlanFile} from '../state/plan-file.js'
 import {loadSecretKey} from '../state/secret-key.js'
@@ -53,7 +53,12 @@ export interface ApplyOptions {
   readonly keepRevisions?: number
 }
 
-export type ApplyOutcome = 'success' | 'partial' | 'failed' | 'interrupted' | 'cancelled' | 'no_changes'
+/**
+ * `lease_lost`: the apply lease stopped being this apply's part way (released
+ * with `nexus lock release`, taken over, or expired unrenewed): no node was
+ * started after that, the nodes in flight finished or were rolled back.
+ */
+export type ApplyOutcome = 'success' | 'partial' | 'failed' | 'interrupted' | 'lease_lost' | 'cancelled' | 'no_changes'
 
 export interface ApplyResult {
   readonly outcome: ApplyOutcome
@@ -61,39 +66,56 @@ export interface ApplyResult {
   readonly nodes: Readonly<Record<string, NodeResult>>
   readonly serial: number
   readonly applyId: number | null
+  /** Why the apply stopped early (`lease_lost`). */
+  readonly error?: {readonly code: string; readonly message: string}
 }
 
 export async function applyRepo(options: ApplyOptions): Promise<ApplyResult> {
   const store = await openState(options.location, {mode: 'write', env: options.env})
   if (!store) throw new NexusError('no_state', 'the state could not be opened')
   try {
-    const git = await repoInfo(options.root)
-    if (git.dirty && !options.allowDirty) {
-      throw new NexusError(
-        'dirty_tree',
-        'the repo has uncommitted changes, so the commit an apply records would not describe what it applies',
-        'commit them, or pass --allow-dirty',
-      )
-    }
-    const lease = await acquireLease(store, {
-      ttlMs: options.leaseTtlMs ?? 30_000,
-      waitMs: options.lockTimeoutMs,
-      env: options.env,
-      now: options.now,
-    })
-    try {
-      return await applyLocked(store, git, options)
-    } finally {
-      await lease.release().catch(() => {})
-    }
+    return await applyToStore(store, options)
   } finally {
     await store.close()
   }
 }
 
+/** applyRepo on a state store that is already open (and stays open). */
+export async function applyToStore(store: StateStore, options: ApplyOptions): Promise<ApplyResult> {
+  const git = await repoInfo(options.root)
+  if (git.dirty && !options.allowDirty) {
+    throw new NexusError(
+      'dirty_tree',
+      'the repo has uncommitted changes, so the commit an apply records would not describe what it applies',
+      'commit them, or pass --allow-dirty',
+    )
+  }
+  const lease = await acquireLease(store, {
+    ttlMs: options.leaseTtlMs ?? 30_000,
+    waitMs: options.lockTimeoutMs,
+    env: options.env,
+    now: options.now,
+  })
+  try {
+    return await applyLocked(store, git, lease, options)
+  } finally {
+    await lease.release().catch(() => {})
+  }
+}
+
+/** What a lost lease means for this apply, in the words of whoever ends it. */
+function leaseLost(lease: HeldLease, consequence = 'no node was started after that'): NexusError {
+  return new NexusError(
+    'lease_lost',
+    `${lease.lost?.message ?? 'the apply lease was lost'}; ${consequence}`,
+    'nexus lock status shows who holds the lease now; once no other apply runs, run nexus apply again to converge',
+  )
+}
+
 async function applyLocked(
   store: StateStore,
   git: {commit: string | null; dirty: boolean},
+  lease: HeldLease,
   options: ApplyOptions,
 ): Promise<ApplyResult> {
   const snapshot = await store.snapshot()
@@ -153,6 +175,8 @@ async function applyLocked(
     return {outcome: 'cancelled', plan, nodes: {}, serial: snapshot.serial, applyId: null}
   }
 
+  // The confirmation may have taken a while: nothing is written unless the lease is still ours.
+  if (!(await lease.confirm())) throw leaseLost(lease, 'nothing was applied')
   const actor = actorFrom(options.env)
   const applyId = await store.startApply({
     gitCommit: git.commit,
@@ -186,24 +210,41 @@ async function applyLocked(
   let failed = 0
   let finished = 0
   let stopped = false
+  const skip = (node: Node, why: string) => {
+    results[node.name] = 'skipped'
+    options.emit({
+      type: 'node_complete',
+      node: node.name,
+      result: 'skipped',
+      revision: null,
+      changes: 0,
+      notes: [`not started: ${why}`],
+      divergences: [],
+    })
+  }
+  const whyNotStart = () =>
+    lease.lost
+      ? 'the apply lease was lost'
+      : stopped
+        ? '--max-fail-percent reached'
+        : options.interrupted()
+          ? 'interrupted'
+          : undefined
   const batches = chunk(work, Math.max(1, options.parallel))
   for (const batch of batches) {
-    if (stopped || options.interrupted()) {
-      for (const node of batch) {
-        results[node.name] = 'skipped'
-        options.emit({
-          type: 'node_complete',
-          node: node.name,
-          result: 'skipped',
-          revision: null,
-          changes: 0,
-          notes: [stopped ? 'not started: --max-fail-percent reached' : 'not started: interrupted'],
-          divergences: [],
-        })
-      }
+    const why = whyNotStart()
+    if (why) {
+      for (const node of batch) skip(node, why)
       continue
     }
     await mapLimit(batch, options.parallel, async (node) => {
+      // A node starts only while the lease is still this apply's (renewed now: a release is seen at once).
+      await lease.confirm()
+      const late = whyNotStart()
+      if (late) {
+        skip(node, late)
+        return
+      }
       const nodePlan = plan.nodes.find((n) => n.node === node.name) as NodePlan
       const outcome = await applyOne(store, node, nodePlan, result, {
         ...options,
@@ -212,6 +253,7 @@ async function applyLocked(
         actor,
         hostKeys,
         plannedPeers: new Map(node.interfaces.map((iface) => [iface.name, fleet.peersOn(node, iface).length])),
+        leaseLost: () => lease.lost !== undefined,
         // Each revision or failure recorded bumps the state serial; apply_complete reports the final one.
         wrote: () => {
           serial++
@@ -226,16 +268,26 @@ async function applyLocked(
   }
   const values = Object.values(results)
   const ok = values.every((r) => r === 'verified' || r === 'unchanged')
-  const outcome: ApplyOutcome = options.interrupted()
-    ? 'interrupted'
-    : ok
-      ? 'success'
-      : values.some((r) => r === 'verified' || r === 'unchanged')
-        ? 'partial'
-        : 'failed'
-  await store.finishApply(applyId, outcome, {nodes: results})
-  options.emit({type: 'apply_complete', result: outcome, state_serial: serial, nodes: results})
-  return {outcome, plan, nodes: results, serial, applyId}
+  const error = lease.lost ? {code: 'lease_lost', message: leaseLost(lease).message} : undefined
+  const outcome: ApplyOutcome = error
+    ? 'lease_lost'
+    : options.interrupted()
+      ? 'interrupted'
+      : ok
+        ? 'success'
+        : values.some((r) => r === 'verified' || r === 'unchanged')
+          ? 'partial'
+          : 'failed'
+  // What happened on the nodes is recorded even without the lease: it is what they now run.
+  await store.finishApply(applyId, outcome, {nodes: results, ...(error ? {error} : {})})
+  options.emit({
+    type: 'apply_complete',
+    result: outcome,
+    state_serial: serial,
+    nodes: results,
+    ...(error ? {error} : {}),
+  })
+  return {outcome, plan, nodes: results, serial, applyId, ...(error ? {error} : {})}
 }
 
 async function applyOne(
@@ -249,6 +301,7 @@ async function applyOne(
     actor: string
     hostKeys: HostKeyStore
     plannedPeers: ReadonlyMap<string, number>
+    leaseLost: () => boolean
     wrote: () => void
   },
 ): Promise<NodeResult> {
@@ -293,6 +346,7 @@ async function applyOne(
       progress: (step, status, detail) =>
         emit({type: 'node_progress', node: node.name, step, status, ...(detail ? {detail} : {})}),
       interrupted: context.interrupted,
+      leaseLost: context.leaseLost,
       now: context.now(),
     })
     if (outcome.status === 'failed') {

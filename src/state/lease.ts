@@ -19,7 +19,22 @@ export interface Lease {
   readonly expiresAt: Date
 }
 
+/** How a held lease stopped being ours. */
+export interface LeaseLoss {
+  /**
+   * `released`: its row was deleted (`nexus lock release`); `taken_over`:
+   * another holder has it; `expired`: it could not be renewed before it ran
+   * out, so another apply may take it at any moment.
+   */
+  readonly reason: 'released' | 'taken_over' | 'expired'
+  readonly message: string
+}
+
 export interface HeldLease extends Lease {
+  /** Set once the lease is no longer ours (it is never ours again). */
+  readonly lost: LeaseLoss | undefined
+  /** Renews the lease now; false once it is lost. */
+  confirm(): Promise<boolean>
   /** Stops renewing and deletes the lease (only if still ours). */
   release(): Promise<void>
 }
@@ -30,6 +45,8 @@ export interface LeaseOptions {
   readonly waitMs: number
   readonly env: NodeJS.ProcessEnv
   readonly now?: () => Date
+  /** Called once, when a renewal finds the lease gone (released, taken over, or expired unrenewed). */
+  readonly onLost?: (loss: LeaseLoss) => void
 }
 
 /** The CI run, from the variables common CI systems set. */
@@ -115,16 +132,59 @@ export async function acquireLease(store: StateStore, options: LeaseOptions): Pr
   }
   const acquiredAt = now()
   let expiresAt = new Date(acquiredAt.getTime() + options.ttlMs)
-  // Renew well before expiry; a renewal that finds the lease gone stops quietly (release or takeover).
+  let lost: LeaseLoss | undefined
+  let renewing: Promise<boolean> | undefined
+  const lose = (loss: LeaseLoss) => {
+    if (lost) return
+    lost = loss
+    clearInterval(timer)
+    options.onLost?.(loss)
+  }
+  // One renewal at a time; callers that ask meanwhile share its answer.
+  const renew = (): Promise<boolean> => {
+    if (lost) return Promise.resolve(false)
+    renewing ??= renewOnce().finally(() => {
+      renewing = undefined
+    })
+    return renewing
+  }
+  const renewOnce = async (): Promise<boolean> => {
+    const until = new Date(now().getTime() + options.ttlMs)
+    try {
+      const rows = await store.driver.query(
+        'update apply_lock set expires_at = $1 where id = 1 and holder_id = $2 returning holder_id',
+        [until.toISOString(), id],
+      )
+      if (rows.length > 0) {
+        expiresAt = until
+        return true
+      }
+      const holder = await currentLease(store).catch(() => undefined)
+      lose(
+        holder
+          ? {
+              reason: 'taken_over',
+              message: `the apply lease was taken over by ${holder.holder} on ${holder.host}${holder.ciRun ? ` (${holder.ciRun})` : ''}`,
+            }
+          : {reason: 'released', message: 'the apply lease was released (nexus lock release) while this apply held it'},
+      )
+      return false
+    } catch (error) {
+      // A failed renewal is retried until the lease runs out: from then on another apply may take it.
+      if (now().getTime() >= expiresAt.getTime()) {
+        lose({
+          reason: 'expired',
+          message: `the apply lease expired at ${expiresAt.toISOString()}: it could not be renewed (${error instanceof Error ? error.message : String(error)})`,
+        })
+        return false
+      }
+      return true
+    }
+  }
+  // Renew well before expiry.
   const timer = setInterval(
     () => {
-      const until = new Date(now().getTime() + options.ttlMs)
-      store.driver
-        .query('update apply_lock set expires_at = $1 where id = 1 and holder_id = $2', [until.toISOString(), id])
-        .then(() => {
-          expiresAt = until
-        })
-        .catch(() => {})
+      void renew()
     },
     Math.max(50, Math.floor(options.ttlMs / 3)),
   )
@@ -138,8 +198,15 @@ export async function acquireLease(store: StateStore, options: LeaseOptions): Pr
     get expiresAt() {
       return expiresAt
     },
+    get lost() {
+      return lost
+    },
+    confirm: renew,
     async release() {
       clearInterval(timer)
+      await renewing?.catch(() => {})
+      if (lost) return
+      lost = {reason: 'released', message: 'the apply lease was released by its holder'}
       await store.driver.query('delete from apply_lock where id = 1 and holder_id = $1', [id])
     },
   }

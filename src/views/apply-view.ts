@@ -50,7 +50,7 @@ export function plainLine(event: ApplyEvent, s: ChalkInstance): string | undefin
     case 'apply_complete':
       return `apply ${event.result}: ${Object.entries(event.nodes)
         .map(([node, result]) => `${node} ${result}`)
-        .join(', ')}`
+        .join(', ')}${event.error ? `\n${s.red(event.error.message)}` : ''}`
   }
 }
 
@@ -149,6 +149,13 @@ export function formatApplyResult(result: ApplyResult, s: ChalkInstance): string
       return `${s.green('Apply complete.')} ${summary(result)}\n`
     case 'interrupted':
       return `${s.yellow('Apply interrupted.')} ${summary(result)} Run nexus apply again to converge.\n`
+    case 'lease_lost':
+      return [
+        `${s.red('Apply stopped: the apply lease was lost.')} ${summary(result)}`,
+        `  ${result.error?.message ?? 'the apply lease was lost'}.`,
+        'The nodes not started were left as they were. See nexus lock status; once no other apply runs, run nexus apply again to converge.',
+        '',
+      ].join('\n')
     default:
       return `${s.red(`Apply ${result.outcome}.`)} ${summary(result)} Run nexus apply again once the failures are fixed.\n`
   }

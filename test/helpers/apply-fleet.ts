@@ -10,9 +10,9 @@ import {execa} from 'execa'
 
 import {planRepo, type PlanRun} from '../../src/app/plan.js'
 import type {ApplyEvent} from '../../src/apply/events.js'
-import {type ApplyOptions, type ApplyResult, applyRepo} from '../../src/apply/run.js'
+import {type ApplyOptions, type ApplyResult, applyRepo, applyToStore} from '../../src/apply/run.js'
 import {openState, stateLocation} from '../../src/state/open.js'
-import type {StateSnapshot, StoredRevision} from '../../src/state/store.js'
+import type {StateSnapshot, StateStore, StoredRevision} from '../../src/state/store.js'
 import {SshTransport} from '../../src/transport/ssh.js'
 import {type CliRun, nexus, ROOT} from './cli.js'
 import type {FakeNode} from './fake-node.js'
@@ -61,7 +61,19 @@ export interface ApplyRun extends ApplyResult {
 
 export async function apply(repo: string, options: Partial<ApplyOptions> = {}): Promise<ApplyRun> {
   const events: ApplyEvent[] = []
-  const result = await applyRepo({
+  const result = await applyRepo({...applyDefaults(repo, events), ...options})
+  return {...result, events}
+}
+
+/** `apply` on a state store the test holds open (to change the state while the apply runs). */
+export async function applyOn(store: StateStore, repo: string, options: Partial<ApplyOptions> = {}): Promise<ApplyRun> {
+  const events: ApplyEvent[] = []
+  const result = await applyToStore(store, {...applyDefaults(repo, events), ...options})
+  return {...result, events}
+}
+
+function applyDefaults(repo: string, events: ApplyEvent[]): ApplyOptions {
+  return {
     root: repo,
     location: stateLocation(repo, {}),
     env: {},
@@ -74,9 +86,7 @@ export async function apply(repo: string, options: Partial<ApplyOptions> = {}): 
     emit: (event) => events.push(event),
     interrupted: () => false,
     now: () => new Date(),
-    ...options,
-  })
-  return {...result, events}
+  }
 }
 
 export async function plan(repo: string): Promise<PlanRun> {
