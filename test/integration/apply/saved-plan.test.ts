@@ -22,11 +22,14 @@ import {
   cli,
   fleetRepo,
   gitCommitAll,
+  jsonError,
+  ndjson,
   plan,
   readState,
   treeOf,
   writeRepoFile,
 } from '../../helpers/apply-fleet.js'
+import {STACK_FRAME} from '../../helpers/cli.js'
 import {type FakeNode, installFakeNode} from '../../helpers/fake-node.js'
 import {startSshd, type TestSshd} from '../../helpers/sshd.js'
 import {tempDir} from '../../helpers/tools.js'
@@ -241,5 +244,68 @@ describe('apply: saved plans', () => {
 
     expect(applied.stderr).not.toContain('uncommitted changes')
     expect(applied.exitCode).toBe(0)
+  })
+
+  it('through the CLI, a stale plan: exit 1, the reason and what to do on stderr, nothing pushed', async () => {
+    const wiki = readFileSync(join(repo, 'services/wiki.yaml'), 'utf8')
+    writeRepoFile(repo, 'services/wiki.yaml', wiki.replace('[wiki.corp.example', '[kb.corp.example, wiki.corp.example'))
+    const planned = await gitCommitAll(repo, 'kb domain')
+    const file = join(plans, 'cli-stale.json')
+    expect((await cli(repo, ['plan', '--out', file])).exitCode).toBe(0)
+    writeRepoFile(repo, 'CHANGELOG.md', 'an unrelated commit\n')
+    const now = await gitCommitAll(repo, 'changelog')
+    const before = await world()
+
+    const human = await cli(repo, ['apply', file])
+
+    expect(human.exitCode).toBe(1)
+    expect(human.stdout).toBe('')
+    expect(human.stderr).toContain(
+      `Error: the saved plan is stale: it was made at commit ${planned}, the repo is at ${now}; nothing was applied`,
+    )
+    expect(human.stderr).toContain('run nexus plan --out again and apply the new plan')
+    expect(human.stderr).not.toMatch(STACK_FRAME)
+    const json = await cli(repo, ['apply', file, '--json'])
+    expect(json.exitCode).toBe(1)
+    expect(jsonError(json.stdout)).toMatchObject({code: 'stale_plan'})
+    expect(await world()).toEqual(before)
+    expect(readFileSync(join(fake.root, 'etc/dnsmasq.d/nexus.conf'), 'utf8')).not.toContain('kb.corp.example')
+
+    // A fresh plan of the same commit goes through.
+    const fresh = join(plans, 'cli-fresh.json')
+    expect((await cli(repo, ['plan', '--out', fresh])).exitCode).toBe(0)
+    expect((await cli(repo, ['apply', fresh])).exitCode).toBe(0)
+    expect(readFileSync(join(fake.root, 'etc/dnsmasq.d/nexus.conf'), 'utf8')).toContain('kb.corp.example')
+  })
+
+  it('through the CLI, a dirty tree: refused without --allow-dirty (nothing pushed), applied with it', async () => {
+    const head = await gitCommitAll(repo, 'nothing new')
+    const wiki = readFileSync(join(repo, 'services/wiki.yaml'), 'utf8')
+    writeRepoFile(
+      repo,
+      'services/wiki.yaml',
+      wiki.replace('[kb.corp.example', '[intranet.corp.example, kb.corp.example'),
+    )
+    const before = await world()
+
+    const refusedRun = await cli(repo, ['apply', '--yes'])
+
+    expect(refusedRun.exitCode).toBe(1)
+    expect(refusedRun.stderr).toContain('Error: the repo has uncommitted changes')
+    expect(refusedRun.stderr).toContain('commit them, or pass --allow-dirty')
+    const json = await cli(repo, ['apply', '--yes', '--json'])
+    expect(json.exitCode).toBe(1)
+    expect(jsonError(json.stdout)).toMatchObject({code: 'dirty_tree'})
+    expect(await world()).toEqual(before)
+
+    const allowed = await cli(repo, ['apply', '--yes', '--allow-dirty', '--json'])
+
+    expect(allowed.exitCode, allowed.stdout + allowed.stderr).toBe(0)
+    expect(ndjson(allowed.stdout).at(-1)).toMatchObject({type: 'apply_complete', result: 'success'})
+    expect(readFileSync(join(fake.root, 'etc/dnsmasq.d/nexus.conf'), 'utf8')).toContain('intranet.corp.example')
+    // The revision names the commit the tree was at (its uncommitted changes are not in any).
+    expect((await readState(repo)).revisions[0]).toMatchObject({node: 'gw-1', result: 'verified', gitCommit: head})
+    await gitCommitAll(repo, 'intranet domain')
+    expect((await plan(repo)).result?.plan.has_changes).toBe(false)
   })
 })
