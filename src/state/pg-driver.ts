@@ -42,30 +42,42 @@ export async function openPgDriver(url: string, schema: string, options: PgOptio
     throw error
   }
 
-  const query = async <T extends object>(sql: string, params?: readonly unknown[]): Promise<T[]> =>
+  // One session, so a statement issued while a transaction is open would run inside it (and be
+  // rolled back with it): statements outside a transaction wait for it to end, as PGlite's do.
+  const exclusive = serializer()
+  const rawQuery = async <T extends object>(sql: string, params?: readonly unknown[]): Promise<T[]> =>
     (await client.query(sql, params as unknown[] | undefined)).rows as T[]
-  const executor: SqlExecutor = {query}
+  const executor: SqlExecutor = {query: rawQuery}
   return {
     kind: 'pg',
     location,
-    query,
-    async exec(sql) {
-      await client.query(sql)
-    },
-    async transaction(fn) {
-      await client.query('begin')
-      try {
-        const result = await fn(executor)
-        await client.query('commit')
-        return result
-      } catch (error) {
-        await client.query('rollback').catch(() => {})
-        throw error
-      }
-    },
+    query: (sql, params) => exclusive(() => rawQuery(sql, params)),
+    exec: (sql) => exclusive(async () => void (await client.query(sql))),
+    transaction: (fn) =>
+      exclusive(async () => {
+        await client.query('begin')
+        try {
+          const result = await fn(executor)
+          await client.query('commit')
+          return result
+        } catch (error) {
+          await client.query('rollback').catch(() => {})
+          throw error
+        }
+      }),
     async close() {
       await client.end()
     },
+  }
+}
+
+/** Runs tasks one at a time, in the order they were asked for. */
+function serializer(): <T>(task: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve()
+  return <T>(task: () => Promise<T>): Promise<T> => {
+    const run = tail.then(task, task)
+    tail = run.catch(() => {})
+    return run
   }
 }
 

@@ -40,6 +40,23 @@ describe.each(stateDriverCases())('state store on $name', (driverCase) => {
     for (const state of open.splice(0)) await state.cleanup()
   })
 
+  it('runs a statement issued during a transaction after it, never inside it', async () => {
+    const {driver} = await fresh()
+    await driver.exec('create table scratch_tx (v int)')
+    let outside: Promise<unknown> | undefined
+    await expect(
+      driver.transaction(async (tx) => {
+        await tx.query('insert into scratch_tx values (1)')
+        // Another part of the run (a lease renewal, say) writes while the transaction is open.
+        outside = driver.query('insert into scratch_tx values (2)')
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        throw new Error('the transaction fails')
+      }),
+    ).rejects.toThrow('the transaction fails')
+    await outside
+    expect(await driver.query('select v from scratch_tx order by v')).toEqual([{v: 2}])
+  })
+
   it('starts empty at serial 0 with every migration applied', async () => {
     const store = await fresh()
     const snapshot = await store.snapshot()
