@@ -224,6 +224,8 @@ export interface ApplyRequest {
   /** Apply even when the repo had other uncommitted declaration changes before this edit. */
   readonly allowDirty: boolean
   readonly emit: ApplyEventSink
+  /** True once the user asked to stop (Ctrl-C): nodes in flight finish or roll back, no other starts. */
+  readonly interrupted?: () => boolean
 }
 
 export interface ApplySummary {
@@ -292,7 +294,7 @@ async function applyNode(
     lockTimeoutMs: 60_000,
     confirmTimeoutSec: 60,
     emit: apply.emit,
-    interrupted: () => false,
+    interrupted: apply.interrupted ?? (() => false),
     now: () => new Date(),
   })
   return {outcome: result.outcome, nodes: result.nodes, serial: result.serial}

@@ -39,6 +39,15 @@ export function inlineApply(
       'pass --yes as well, or leave out --apply and run nexus apply later',
     )
   }
+  // As in nexus apply: the first Ctrl-C lets the node in flight finish or roll back, a second stops at once.
+  let interrupted = false
+  const onSigint = () => {
+    if (interrupted) process.exit(130)
+    interrupted = true
+    if (!view.json)
+      process.stderr.write('interrupt: finishing the node in flight; press Ctrl-C again to stop at once\n')
+  }
+  process.on('SIGINT', onSigint)
   const reporter = view.json
     ? {sink: () => {}, done: async () => {}}
     : process.stderr.isTTY
@@ -50,7 +59,11 @@ export function inlineApply(
       confirm: async (plan) => flags.yes === true || askToApply(plan, view.style),
       allowDirty: flags['allow-dirty'] === true,
       emit: reporter.sink,
+      interrupted: () => interrupted,
     },
-    done: () => reporter.done(),
+    done: async () => {
+      process.off('SIGINT', onSigint)
+      await reporter.done()
+    },
   }
 }

@@ -66,8 +66,7 @@ The peer goes into peers/NAME.yaml with the editor schema header, or, when the p
       commit: flags.commit === true,
       ...(inline.request ? {apply: inline.request} : {}),
       notice: (text) => this.notice(text),
-    })
-    await inline.done()
+    }).finally(inline.done)
 
     // The config is printed before anything else can fail: its private key exists nowhere else.
     this.print(formatPeerCreated(result, this.style))
@@ -107,7 +106,7 @@ The peer goes into peers/NAME.yaml with the editor schema header, or, when the p
         `next: ${result.committed ? '' : `commit ${result.file}, then `}nexus apply --node ${result.node} puts the peer on the gateway`,
       )
     } else if (result.applied.outcome !== 'success' && result.applied.outcome !== 'no_changes') {
-      process.exitCode = 1
+      process.exitCode = result.applied.outcome === 'interrupted' ? 130 : 1
     }
     return {...result, qr}
   }

@@ -30,15 +30,14 @@ export default class PeerRemove extends NexusCommand<typeof PeerRemove> {
       name: this.args.name,
       commit: flags.commit === true,
       ...(inline.request ? {apply: inline.request} : {}),
-    })
-    await inline.done()
+    }).finally(inline.done)
     this.print(formatPeerRemoved(result, this.style))
     if (!result.applied) {
       this.notice(
         `next: ${result.committed ? '' : `commit ${result.file}, then `}nexus apply --node ${result.node} takes the peer off the gateway`,
       )
     } else if (result.applied.outcome !== 'success' && result.applied.outcome !== 'no_changes') {
-      process.exitCode = 1
+      process.exitCode = result.applied.outcome === 'interrupted' ? 130 : 1
     }
     return result
   }

@@ -7,11 +7,12 @@
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {PeerCreated, PeerListResult, PeerRemoved} from '../../../src/app/peer.js'
 import {cli, fleetRepo, gitCommitAll, jsonError, readState} from '../../helpers/apply-fleet.js'
-import {localState} from '../../helpers/cli.js'
+import {BIN, localState} from '../../helpers/cli.js'
 import {type FakeNode, installFakeNode} from '../../helpers/fake-node.js'
 import {startSshd, type TestSshd} from '../../helpers/sshd.js'
 import {tempDir} from '../../helpers/tools.js'
@@ -187,5 +188,50 @@ describe('nexus peer create --apply', () => {
     expect(jsonError(run.stdout).code).toBe('dirty_tree')
     expect(existsSync(join(repo, 'peers/finn-laptop.yaml'))).toBe(false)
     expect((await readState(repo)).snapshot.serial).toBe(serial)
+  })
+})
+
+describe('nexus peer create --apply, interrupted', () => {
+  it('Ctrl-C finishes the node in flight and records it; exit 130', async () => {
+    await execa('git', ['checkout', '--', 'users/bob.yaml'], {cwd: repo})
+    fake.slow('nft-load', 60)
+    const child = execa(
+      'node',
+      [
+        BIN,
+        'peer',
+        'create',
+        '--name',
+        'gus-phone',
+        '--interface',
+        'wg0',
+        '--apply',
+        '--yes',
+        '--json',
+        '--repo',
+        repo,
+      ],
+      {cwd: repo, env: {...process.env, NEXUS_DATABASE_URL: undefined}, extendEnv: false, reject: false},
+    )
+    try {
+      const deadline = Date.now() + 30_000
+      while (!fake.running('nft-load')) {
+        if (Date.now() > deadline) throw new Error('the nft load never started on the node')
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      child.kill('SIGINT')
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    } finally {
+      fake.slow('nft-load', false)
+    }
+    const run = await child
+
+    expect(run.exitCode).toBe(130)
+    const result = JSON.parse(String(run.stdout)) as PeerCreated
+    expect(result.applied).toMatchObject({outcome: 'interrupted', nodes: {'gw-1': 'verified'}})
+    expect(wgPeers().get(String(result.peer.publicKey))).toBe(
+      result.addresses.map((a) => `${a}/${a.includes(':') ? 128 : 32}`).join(','),
+    )
+    expect((await readState(repo)).revisions[0]).toMatchObject({node: 'gw-1', result: 'verified'})
   })
 })
