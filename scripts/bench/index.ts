@@ -25,7 +25,6 @@ import {seedState} from './seed-state.js'
 const BIN = join(ROOT, 'bin', 'run.js')
 const RESULTS_JSON = join(ROOT, 'docs', 'benchmarks.json')
 const RESULTS_MD = join(ROOT, 'docs', 'benchmarks.md')
-const NOW = new Date('2026-11-01T00:00:00Z')
 
 interface Row {
   readonly group: string
@@ -121,7 +120,9 @@ async function benchPlan(size: FleetSize, repo: string, driver: 'pglite' | 'post
   await plan([2])()
   record(`plan --offline (${driver})`, 'first plan, empty state', size.name, await sample(runs, plan([2])))
 
-  await seedState(repo, location, NOW)
+  // The CLI plans at the real time, so the state is seeded at it too (a fixed date would leave
+  // subscription periods to roll over, and the no-op plan would not be one).
+  await seedState(repo, location, new Date())
   record(`plan --offline (${driver})`, 'no-op', size.name, await sample(runs, plan([])))
 
   const pristine = snapshotFiles(repo)
