@@ -30,7 +30,7 @@ import {
   utcDay,
   wireguardCounterKey,
 } from '../model/usage.js'
-import {acquireLease} from '../state/lease.js'
+import {withLease} from '../state/lease.js'
 import {openState, type StateLocation} from '../state/open.js'
 import {commitUsage, readUsageTotals} from '../state/usage.js'
 import type {HostKeyStore, NodeTransport} from '../transport/types.js'
@@ -169,66 +169,68 @@ export async function collectUsage(options: CollectOptions): Promise<UsageCollec
       entries.set(probe.node, entry)
     }
 
-    const lease = await acquireLease(store, {
-      ttlMs: options.leaseTtlMs ?? 30_000,
-      waitMs: options.lockTimeoutMs,
-      env: options.env,
-      now: options.now,
-    })
-    try {
-      const now = options.now()
-      const {result, serial} = await commitUsage(
-        store,
-        readings.map((r) => r.node),
-        (view) => {
-          const deltas = usageDeltas(readings, view.counters)
-          const bytes = new Map<string, number>()
-          for (const total of deltas.totals) {
-            if (total.user !== null) bytes.set(total.user, (bytes.get(total.user) ?? 0) + total.upload + total.download)
-          }
-          const charges = chargeSubscriptions({
-            users: desired.users,
-            tariffs: tariffsByName(desired.tariffs),
-            records: view.subscriptions,
-            bytes,
-            now,
-          })
-          return {
-            write: {
-              counters: deltas.counters,
-              totals: deltas.totals,
-              subscriptions: charges.flatMap((c) => (c.record ? [{user: c.user, record: c.record}] : [])),
-            },
-            result: {outcomes: deltas.outcomes, charges},
-          }
-        },
-      )
-      for (const outcome of result.outcomes) {
-        const entry = entries.get(outcome.node)
-        if (!entry) continue
-        entry.upload += outcome.upload
-        entry.download += outcome.download
-        if (outcome.delta === 'reset') entry.resets++
-      }
-      for (const entry of entries.values()) {
-        const stale = result.outcomes.filter((o) => o.node === entry.node && o.delta === 'stale').length
-        if (stale > 0) {
-          entry.notes.push(`${stale} counter(s) skipped: the state has a newer reading (another collection ran)`)
+    return withLease(
+      store,
+      {
+        ttlMs: options.leaseTtlMs ?? 30_000,
+        waitMs: options.lockTimeoutMs,
+        env: options.env,
+        now: options.now,
+      },
+      async () => {
+        const now = options.now()
+        const {result, serial} = await commitUsage(
+          store,
+          readings.map((r) => r.node),
+          (view) => {
+            const deltas = usageDeltas(readings, view.counters)
+            const bytes = new Map<string, number>()
+            for (const total of deltas.totals) {
+              if (total.user !== null)
+                bytes.set(total.user, (bytes.get(total.user) ?? 0) + total.upload + total.download)
+            }
+            const charges = chargeSubscriptions({
+              users: desired.users,
+              tariffs: tariffsByName(desired.tariffs),
+              records: view.subscriptions,
+              bytes,
+              now,
+            })
+            return {
+              write: {
+                counters: deltas.counters,
+                totals: deltas.totals,
+                subscriptions: charges.flatMap((c) => (c.record ? [{user: c.user, record: c.record}] : [])),
+              },
+              result: {outcomes: deltas.outcomes, charges},
+            }
+          },
+        )
+        for (const outcome of result.outcomes) {
+          const entry = entries.get(outcome.node)
+          if (!entry) continue
+          entry.upload += outcome.upload
+          entry.download += outcome.download
+          if (outcome.delta === 'reset') entry.resets++
         }
-      }
-      const users = usersOf(result.outcomes, result.charges)
-      return {
-        collected_at: now.toISOString(),
-        nodes: targets.map((n) => entries.get(n.name) as NodeCollectEntry),
-        users,
-        unattributed: unattributedOf(result.outcomes),
-        totals: sumTraffic(result.outcomes),
-        state_serial: serial,
-        warnings,
-      }
-    } finally {
-      await lease.release().catch(() => {})
-    }
+        for (const entry of entries.values()) {
+          const stale = result.outcomes.filter((o) => o.node === entry.node && o.delta === 'stale').length
+          if (stale > 0) {
+            entry.notes.push(`${stale} counter(s) skipped: the state has a newer reading (another collection ran)`)
+          }
+        }
+        const users = usersOf(result.outcomes, result.charges)
+        return {
+          collected_at: now.toISOString(),
+          nodes: targets.map((n) => entries.get(n.name) as NodeCollectEntry),
+          users,
+          unattributed: unattributedOf(result.outcomes),
+          totals: sumTraffic(result.outcomes),
+          state_serial: serial,
+          warnings,
+        }
+      },
+    )
   } finally {
     await store.close()
   }

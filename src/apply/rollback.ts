@@ -33,7 +33,7 @@ import {observedHashes} from '../plan/node-plan.js'
 import {type ArtifactChange, DISRUPTIVE, type Effect} from '../plan/types.js'
 import type {ArtifactKind, RenderedFile} from '../render/types.js'
 import {stateHostKeys} from '../state/host-key-store.js'
-import {acquireLease, actorFrom, ciRunFrom, type HeldLease} from '../state/lease.js'
+import {actorFrom, ciRunFrom, type HeldLease, withLease} from '../state/lease.js'
 import {openState, type StateLocation} from '../state/open.js'
 import type {RevisionFile, StateStore, StoredRevision} from '../state/store.js'
 import type {NodeObservation} from '../transport/observation.js'
@@ -160,17 +160,16 @@ export async function rollbackNode(options: RollbackOptions): Promise<RollbackRe
       )
     }
 
-    const lease = await acquireLease(store, {
-      ttlMs: options.leaseTtlMs ?? 60_000,
-      waitMs: options.lockTimeoutMs,
-      env: options.env,
-      now: options.now,
-    })
-    try {
-      return await rollbackLocked(store, node, latest, target, files, lease, options)
-    } finally {
-      await lease.release().catch(() => {})
-    }
+    return withLease(
+      store,
+      {
+        ttlMs: options.leaseTtlMs ?? 60_000,
+        waitMs: options.lockTimeoutMs,
+        env: options.env,
+        now: options.now,
+      },
+      (lease) => rollbackLocked(store, node, latest, target, files, lease, options),
+    )
   } finally {
     await store.close()
   }

@@ -17,7 +17,7 @@ import {type GeneratedValues, makePlan, type PlanResult} from '../plan/index.js'
 import type {NodeReading} from '../plan/node-plan.js'
 import {missingValues} from '../plan/state-plan.js'
 import type {NodePlan, Plan} from '../plan/types.js'
-import {acquireLease, actorFrom, ciRunFrom, type HeldLease} from '../state/lease.js'
+import {actorFrom, ciRunFrom, type HeldLease, withLease} from '../state/lease.js'
 import {openState, type StateLocation} from '../state/open.js'
 import {readPlanFile} from '../state/plan-file.js'
 import {loadSecretKey} from '../state/secret-key.js'
@@ -90,17 +90,16 @@ export async function applyToStore(store: StateStore, options: ApplyOptions): Pr
       'commit them, or pass --allow-dirty',
     )
   }
-  const lease = await acquireLease(store, {
-    ttlMs: options.leaseTtlMs ?? 30_000,
-    waitMs: options.lockTimeoutMs,
-    env: options.env,
-    now: options.now,
-  })
-  try {
-    return await applyLocked(store, git, lease, options)
-  } finally {
-    await lease.release().catch(() => {})
-  }
+  return withLease(
+    store,
+    {
+      ttlMs: options.leaseTtlMs ?? 30_000,
+      waitMs: options.lockTimeoutMs,
+      env: options.env,
+      now: options.now,
+    },
+    (lease) => applyLocked(store, git, lease, options),
+  )
 }
 
 /** What a lost lease means for this apply, in the words of whoever ends it. */

@@ -97,6 +97,20 @@ export async function currentLease(store: StateStore): Promise<Lease | undefined
   return row ? fromRow(row) : undefined
 }
 
+/** Runs `fn` holding the lease, and releases it afterwards whatever happened. */
+export async function withLease<T>(
+  store: StateStore,
+  options: LeaseOptions,
+  fn: (lease: HeldLease) => Promise<T>,
+): Promise<T> {
+  const lease = await acquireLease(store, options)
+  try {
+    return await fn(lease)
+  } finally {
+    await lease.release().catch(() => {})
+  }
+}
+
 export async function acquireLease(store: StateStore, options: LeaseOptions): Promise<HeldLease> {
   const now = options.now ?? (() => new Date())
   const id = randomUUID()

@@ -66,6 +66,47 @@ describe.each(stateDriverCases())('state store on $name', (driverCase) => {
     expect(await store.schemaVersion()).toBe(MIGRATIONS.at(-1)?.version)
   })
 
+  it('writes and reads back fleet-sized allocations and declarations exactly, in batches', async () => {
+    const store = await fresh()
+    const allocations = Array.from({length: 12_001}, (_, i) => ({
+      node: `n${i % 7}`,
+      iface: 'wg0',
+      peer: `p${i}`,
+      address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+      family: 4 as const,
+    }))
+    // The same address twice in one write: the last one given wins, as row by row.
+    allocations.push({...allocations[0]!, peer: 'p-again'})
+    const spec = {email: 'a@b.c', note: 'line one\nline "two" \\ ünïcödé ✓', list: [1, null, true], nested: {a: {}}}
+    await store.write(
+      {
+        allocations,
+        objects: [
+          {kind: 'user', name: 'alice', spec},
+          {kind: 'user', name: 'bob', spec: {}},
+          {kind: 'peer', name: 'alice-laptop', spec: {addresses: ['10.0.0.1']}},
+        ],
+      },
+      {actor: 't'},
+    )
+    const snapshot = await store.snapshot()
+    expect(snapshot.allocations).toHaveLength(12_001)
+    expect(snapshot.allocations.find((a) => a.address === '10.0.0.0' && a.node === 'n0')?.peer).toBe('p-again')
+    expect(snapshot.allocations.find((a) => a.peer === 'p12000')).toMatchObject({
+      node: 'n2',
+      address: '10.0.46.224',
+      family: 4,
+      state: 'active',
+    })
+    expect(snapshot.objects).toEqual(
+      new Map<string, unknown>([
+        ['peer.alice-laptop', {addresses: ['10.0.0.1']}],
+        ['user.alice', spec],
+        ['user.bob', {}],
+      ]),
+    )
+  })
+
   it('runs migrations once: a second run applies nothing', async () => {
     const store = await fresh()
     expect(await migrate(store.driver, () => 'x')).toEqual({applied: []})
