@@ -169,7 +169,7 @@ export async function collectUsage(options: CollectOptions): Promise<UsageCollec
       entries.set(probe.node, entry)
     }
 
-    return withLease(
+    return await withLease(
       store,
       {
         ttlMs: options.leaseTtlMs ?? 30_000,

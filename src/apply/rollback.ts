@@ -160,7 +160,7 @@ export async function rollbackNode(options: RollbackOptions): Promise<RollbackRe
       )
     }
 
-    return withLease(
+    return await withLease(
       store,
       {
         ttlMs: options.leaseTtlMs ?? 60_000,

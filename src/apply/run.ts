@@ -90,7 +90,7 @@ export async function applyToStore(store: StateStore, options: ApplyOptions): Pr
       'commit them, or pass --allow-dirty',
     )
   }
-  return withLease(
+  return await withLease(
     store,
     {
       ttlMs: options.leaseTtlMs ?? 30_000,
