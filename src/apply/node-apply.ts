@@ -16,6 +16,7 @@ import type {NodeObservation} from '../transport/observation.js'
 import {observeNode} from '../transport/observe.js'
 import {readRemoteFiles} from '../transport/read-files.js'
 import {sh} from '../transport/shell.js'
+import {execSteps, type Step} from '../transport/steps.js'
 import type {NodeConnection} from '../transport/types.js'
 import {
   absent,
@@ -92,8 +93,11 @@ export async function applyNode(input: NodeApplyInput): Promise<NodeApplyOutcome
   const swapped = [...writes, ...removes].map((a) => a.path)
   let step: NodeStep = 'upload'
   let swappedYet = false
+  // The firewall's confirmation over a new connection, running while the remaining services reload.
+  let confirming: Promise<void> | undefined
 
   const fail = async (error: unknown): Promise<NodeApplyOutcome> => {
+    await confirming?.catch(() => {})
     const problem = describeError(error)
     let rolledBack = false
     if (swappedYet) {
@@ -112,9 +116,9 @@ export async function applyNode(input: NodeApplyInput): Promise<NodeApplyOutcome
   }
 
   try {
-    // 1. Upload.
+    // 1. Upload and 2. check, in one round trip.
     if (writes.length > 0) {
-      progress('upload', 'started', `${writes.length} file(s)`)
+      const checks = writes.map((a) => checkOf(input, a, byPath.get(a.path)))
       const upload = uploadScript(
         writes.map((a) => {
           const file = byPath.get(a.path)
@@ -122,30 +126,20 @@ export async function applyNode(input: NodeApplyInput): Promise<NodeApplyOutcome
           return {path: a.path, content: file.content, mode: file.mode}
         }),
       )
-      await run(connection, upload.script, upload.stdin)
-      progress('upload', 'done')
-    }
-    // 2. Check.
-    step = 'check'
-    const checks = writes.flatMap((a): CheckSpec[] => {
-      const artifact = artifactOf(a)
-      if (artifact.startsWith('wireguard/')) {
-        const iface = artifact.slice('wireguard/'.length)
-        return [
-          {artifact, kind: 'wireguard', path: a.path, iface, peers: plannedPeers(input, iface, byPath.get(a.path))},
-        ]
-      }
-      if (artifact === 'nftables') return [{artifact, kind: 'nftables', path: a.path}]
-      if (artifact === 'xray') return [{artifact, kind: 'xray', path: a.path}]
-      return [{artifact, kind: 'dns', path: a.path}]
-    })
-    if (checks.length > 0) {
+      progress('upload', 'started', `${writes.length} file(s)`)
       progress('check', 'started')
-      const outcomes = parseChecks((await connection.exec(checkScript(checks))).stdout, checks)
-      const failed = outcomes.filter((o) => o.status === 'failed')
-      for (const skipped of outcomes.filter((o) => o.status === 'skipped')) {
+      const outcome = await execSteps(connection, [
+        {id: 'upload', what: 'uploading the files', ...upload},
+        {id: 'check', what: 'checking the files', script: checkScript(checks)},
+      ])
+      if (!outcome.ok && outcome.failed.id === 'upload') throw new NexusError('remote_command_failed', outcome.message)
+      progress('upload', 'done')
+      step = 'check'
+      const checked = parseChecks(outcome.sections.get('check')?.stdout ?? '', checks)
+      for (const skipped of checked.filter((o) => o.status === 'skipped')) {
         notes.push(`${skipped.artifact}: not checked on the node (its tool is not installed)`)
       }
+      const failed = checked.filter((o) => o.status === 'failed')
       if (failed.length > 0) {
         throw new NexusError(
           'check_failed',
@@ -159,52 +153,86 @@ export async function applyNode(input: NodeApplyInput): Promise<NodeApplyOutcome
     if (input.leaseLost?.())
       throw new NexusError('lease_lost', 'the apply lease was lost before the files were swapped; nothing was swapped')
 
-    // 3. Swap.
+    // 3. Swap, 4. activate, 5. confirm the firewall: the swap and the reloads go in as few round trips as
+    // the order allows; a step that fails ends its round trip, so nothing after it runs.
     step = 'swap'
+    let pending: NodeStepScript[] = []
     if (swapped.length > 0) {
       progress('swap', 'started')
       swappedYet = true
-      await run(
-        connection,
-        swapScript(
+      pending.push({
+        id: 'swap',
+        what: 'swapping the files in',
+        as: 'swap',
+        code: 'remote_command_failed',
+        script: swapScript(
           writes.map((a) => a.path),
           removes.map((a) => a.path),
         ),
-      )
-      progress('swap', 'done')
+      })
     }
-
-    // 4. Activate, 5. confirm the firewall.
-    step = 'activate'
     progress('activate', 'started')
-    for (const artifact of artifacts) {
-      const name = artifactOf(artifact)
-      if (name === 'nftables' && artifact.action !== 'delete') {
-        step = 'confirm'
-        await activateFirewall(input, artifact)
-        step = 'activate'
-        continue
+    const flush = async () => {
+      if (pending.length === 0) return
+      const steps = pending
+      pending = []
+      const outcome = await execSteps(connection, steps)
+      if (outcome.sections.get('swap')?.exitCode === 0) progress('swap', 'done')
+      if (!outcome.ok) {
+        const failed = steps.find((s) => s.id === outcome.failed.id) as NodeStepScript
+        step = failed.as
+        throw new NexusError(failed.code, outcome.message, failed.code === 'reload_failed' ? RELOAD_HINT : undefined)
       }
-      const note = await activate(input, artifact, byPath.get(artifact.path))
-      if (note) notes.push(note)
+      step = 'activate'
+    }
+    for (const change of artifacts) {
+      const activation = activationOf(input, change, byPath.get(change.path), pending.length)
+      if (activation.note) notes.push(activation.note)
+      if (activation.xrayApi) {
+        await flush()
+        if (await updateXrayUsers(input, change, byPath.get(change.path))) continue
+        notes.push('xray: restarted (its API could not apply the user changes)')
+      }
+      pending.push(...activation.steps)
+      if (activation.firewall) {
+        progress('confirm', 'started', `watchdog ${input.confirmTimeoutSec}s`)
+        await flush()
+        confirming = confirmFirewall(input)
+        // Awaited below (or by fail); until then a rejection is not unhandled.
+        confirming.catch(() => {})
+      }
+    }
+    await flush()
+    if (confirming) {
+      step = 'confirm'
+      await confirming
     }
     progress('activate', 'done')
 
-    // The revision marker, then read the node back.
-    await runWith(
-      connection,
-      markerScript(node, {
-        revision: input.revision,
-        commit: input.commit,
-        appliedAt: input.now.toISOString(),
-        files: Object.fromEntries(input.files.flatMap((f) => (f.target ? [[f.target.path, sha256(f.content)]] : []))),
-      }),
-    )
-    // Activated: the "did not exist before" markers have served their purpose (the previous files stay).
-    if (swapped.length > 0) await run(connection, swapped.map((path) => sh`rm -f -- ${absent(path)}`).join('\n'))
+    // The revision marker, then read the node back, in one round trip.
     step = 'verify'
     progress('verify', 'started')
-    const observation = await observeNode(connection, node)
+    const marker = markerScript(node, {
+      revision: input.revision,
+      commit: input.commit,
+      appliedAt: input.now.toISOString(),
+      files: Object.fromEntries(input.files.flatMap((f) => (f.target ? [[f.target.path, sha256(f.content)]] : []))),
+    })
+    const observation = await observeNode(connection, node, {
+      before: [
+        {id: 'marker', what: 'writing the revision marker', ...marker},
+        // Activated: the "did not exist before" markers have served their purpose (the previous files stay).
+        ...(swapped.length > 0
+          ? [
+              {
+                id: 'unmark',
+                what: 'removing the swap markers',
+                script: swapped.map((path) => sh`rm -f -- ${absent(path)}`).join('\n'),
+              },
+            ]
+          : []),
+      ],
+    })
     const divergences = verify(input.files, observation)
     progress('verify', 'done', divergences.length === 0 ? 'verified' : `${divergences.length} difference(s)`)
     return {
@@ -248,78 +276,124 @@ async function run(connection: NodeConnection, script: string, stdin?: string): 
   return result.stdout
 }
 
-async function runWith(connection: NodeConnection, command: {script: string; stdin: string}): Promise<string> {
-  return run(connection, command.script, command.stdin)
+const RELOAD_HINT = 'the previous files were put back and reloaded; fix the node or its reload command and apply again'
+
+/** A step of the swap and activation, and what its failure means for the node. */
+interface NodeStepScript extends Step {
+  readonly as: NodeStep
+  readonly code: 'remote_command_failed' | 'reload_failed'
 }
 
-/** Runs a reload command; its failure is the apply's failure (then rolled back). */
-async function reload(connection: NodeConnection, what: string, command: string): Promise<void> {
-  const result = await connection.exec(command)
-  if (result.exitCode !== 0) {
-    throw new NexusError(
-      'reload_failed',
-      `${what} on node ${connection.node} failed (exit ${result.exitCode ?? result.signal}): ${lastLines(result.stderr || result.stdout)}`,
-      'the previous files were put back and reloaded; fix the node or its reload command and apply again',
-    )
-  }
+/** How one artifact is activated: steps for the round trip, a note, and whether more is needed. */
+interface Activation {
+  readonly steps: readonly NodeStepScript[]
+  readonly note?: string
+  /** Try xray's API first; `steps` is the restart to fall back on. */
+  readonly xrayApi?: boolean
+  /** The steps load a new firewall, which a new SSH connection must confirm. */
+  readonly firewall?: boolean
 }
 
-async function activate(
+const reloadStep = (id: string, what: string, script: string): NodeStepScript => ({
+  id,
+  what,
+  script,
+  as: 'activate',
+  code: 'reload_failed',
+})
+
+/** Activates each artifact the cheapest safe way (design.md §4). `n` keeps step ids unique in a round trip. */
+function activationOf(
   input: NodeApplyInput,
   change: ArtifactChange,
   file: RenderedFile | undefined,
-): Promise<string | undefined> {
-  const {node, connection} = input
+  n: number,
+): Activation {
+  const {node} = input
   const artifact = artifactOf(change)
+  const id = (name: string) => `${name}.${n}`
   if (artifact.startsWith('wireguard/')) {
     const iface = artifact.slice('wireguard/'.length)
     if (change.action === 'delete') {
-      await reload(
-        connection,
-        `taking down ${iface}`,
-        fillCommand(node.reload.wireguardDown, {iface, file: change.path}),
-      )
-      return undefined
+      const down = fillCommand(node.reload.wireguardDown, {iface, file: change.path})
+      return {steps: [reloadStep(id('wg'), `taking down ${iface}`, down)]}
     }
     // `wg syncconf` of a peerless file wipes the interface's key and peers (perf-reliability.md §0): restart instead.
     const restart = change.effect === 'interface_restart' || plannedPeers(input, iface, file) === 0
     const command = restart
       ? fillCommand(node.reload.wireguardRestart, {iface, file: change.path})
       : wireguardCommand(node.reload.wireguard, iface, change.path)
-    await reload(connection, restart ? `restarting ${iface}` : `syncing ${iface}`, command)
-    return restart && change.effect === 'wg_syncconf'
-      ? `${iface}: restarted instead of synced (no peers left)`
-      : undefined
+    return {
+      steps: [reloadStep(id('wg'), restart ? `restarting ${iface}` : `syncing ${iface}`, command)],
+      ...(restart && change.effect === 'wg_syncconf'
+        ? {note: `${iface}: restarted instead of synced (no peers left)`}
+        : {}),
+    }
   }
   if (artifact === 'nftables') {
     // A deleted table file: load nothing new; the table stays until the node is reconfigured.
-    return 'nftables: the rules file was removed; the loaded table is left as it is'
+    if (change.action === 'delete')
+      return {steps: [], note: 'nftables: the rules file was removed; the loaded table is left as it is'}
+    return {
+      firewall: true,
+      steps: [
+        {
+          id: id('arm'),
+          what: 'arming the firewall watchdog',
+          as: 'confirm',
+          code: 'remote_command_failed',
+          script: armWatchdogScript(node, input.confirmTimeoutSec),
+        },
+        {
+          id: id('nft'),
+          what: 'loading the nftables ruleset',
+          as: 'confirm',
+          code: 'reload_failed',
+          script: fillCommand(node.reload.nftables, {file: change.path}),
+        },
+      ],
+    }
   }
   if (artifact === 'xray') {
-    if (change.action === 'delete') return 'xray: its config was removed; xray itself was left alone'
-    if (change.effect === 'xray_api') {
-      const applied = await updateXrayUsers(input, change, file)
-      if (applied) return undefined
-      await reload(connection, 'restarting xray', fillCommand(node.reload.xray, {file: change.path}))
-      return 'xray: restarted (its API could not apply the user changes)'
-    }
-    await reload(connection, 'restarting xray', fillCommand(node.reload.xray, {file: change.path}))
-    return undefined
+    if (change.action === 'delete') return {steps: [], note: 'xray: its config was removed; xray itself was left alone'}
+    const restart = reloadStep(id('xray'), 'restarting xray', fillCommand(node.reload.xray, {file: change.path}))
+    return {steps: [restart], ...(change.effect === 'xray_api' ? {xrayApi: true} : {})}
   }
-  await reload(connection, 'restarting dnsmasq', fillCommand(node.reload.dnsmasq, {file: change.path}))
-  return undefined
+  return {steps: [reloadStep(id('dns'), 'restarting dnsmasq', fillCommand(node.reload.dnsmasq, {file: change.path}))]}
+}
+
+/** What the on-node check holds a staged file to. */
+function checkOf(input: NodeApplyInput, change: ArtifactChange, file: RenderedFile | undefined): CheckSpec {
+  const artifact = artifactOf(change)
+  if (artifact.startsWith('wireguard/')) {
+    const iface = artifact.slice('wireguard/'.length)
+    return {artifact, kind: 'wireguard', path: change.path, iface, peers: plannedPeers(input, iface, file)}
+  }
+  if (artifact === 'nftables') return {artifact, kind: 'nftables', path: change.path}
+  if (artifact === 'xray') return {artifact, kind: 'xray', path: change.path}
+  return {artifact, kind: 'dns', path: change.path}
+}
+
+/** Runs a reload command on its own (rollback); its failure is an error. */
+async function reload(connection: NodeConnection, what: string, command: string): Promise<void> {
+  const result = await connection.exec(command)
+  if (result.exitCode !== 0) {
+    throw new NexusError(
+      'reload_failed',
+      `${what} on node ${connection.node} failed (exit ${result.exitCode ?? result.signal}): ${lastLines(result.stderr || result.stdout)}`,
+      RELOAD_HINT,
+    )
+  }
 }
 
 /**
- * Loads the new ruleset under a watchdog that restores the previous one, and
- * confirms over a NEW SSH connection: an established session survives rules
- * that block new ones, so only a fresh login proves Nexus can still get in.
+ * Confirms a firewall just loaded over a NEW SSH connection: an established
+ * session survives rules that block new ones, so only a fresh login proves
+ * Nexus can still get in. The watchdog armed with the load restores the
+ * previous ruleset unless this disarms it in time.
  */
-async function activateFirewall(input: NodeApplyInput, change: ArtifactChange): Promise<void> {
-  const {node, connection, progress} = input
-  progress('confirm', 'started', `watchdog ${input.confirmTimeoutSec}s`)
-  await run(connection, armWatchdogScript(node, input.confirmTimeoutSec))
-  await reload(connection, 'loading the nftables ruleset', fillCommand(node.reload.nftables, {file: change.path}))
+async function confirmFirewall(input: NodeApplyInput): Promise<void> {
+  const {node, progress} = input
   let fresh: NodeConnection | undefined
   try {
     fresh = await input.reconnect()

@@ -5,9 +5,11 @@
  */
 import {randomBytes} from 'node:crypto'
 
+import {NexusError} from '../errors.js'
 import type {Node} from '../model/desired.js'
 import {onEachNode, type UnreachableNode} from './each-node.js'
 import {type NodeObservation, observationPlan, observationScript, parseObservation} from './observation.js'
+import {execSteps, type Step} from './steps.js'
 import type {ConnectOptions, NodeConnection, NodeTransport} from './types.js'
 
 export type {UnreachableNode} from './each-node.js'
@@ -21,6 +23,12 @@ export const OBSERVE_DEFAULTS = {
 
 export interface ObserveOptions {
   readonly timeoutMs?: number
+  /**
+   * Steps run first, in the same round trip (apply writes its revision
+   * marker so). When one fails, nothing is observed and observeNode rejects
+   * with `remote_command_failed`.
+   */
+  readonly before?: readonly Step[]
 }
 
 /**
@@ -36,10 +44,26 @@ export async function observeNode(
 ): Promise<NodeObservation> {
   const plan = observationPlan(node)
   const nonce = randomBytes(16).toString('hex')
-  const result = await connection.exec(observationScript(plan, nonce), {
-    timeoutMs: options.timeoutMs ?? OBSERVE_DEFAULTS.timeoutMs,
-  })
-  return parseObservation(plan, result, nonce)
+  const script = observationScript(plan, nonce)
+  const timeoutMs = options.timeoutMs ?? OBSERVE_DEFAULTS.timeoutMs
+  if (!options.before || options.before.length === 0) {
+    return parseObservation(plan, await connection.exec(script, {timeoutMs}), nonce)
+  }
+  const outcome = await execSteps(
+    connection,
+    [...options.before, {id: 'observe', what: 'observing the node', script}],
+    {
+      timeoutMs,
+    },
+  )
+  if (!outcome.ok && outcome.failed.id !== 'observe') throw new NexusError('remote_command_failed', outcome.message)
+  // The probe's own sections tell what it saw, whatever its exit status.
+  const section = outcome.sections.get('observe') ?? {
+    exitCode: -1,
+    stdout: '',
+    stderr: outcome.ok ? '' : outcome.message,
+  }
+  return parseObservation(plan, section, nonce)
 }
 
 export type NodeObservationResult = NodeObservation | UnreachableNode

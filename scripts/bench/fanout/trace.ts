@@ -32,6 +32,9 @@ interface Exec {
 
 /** A short name for a script nexus runs, from its first distinctive line. */
 function label(script: string): string {
+  // Several steps in one round trip (transport/steps.ts): named by their ids.
+  const steps = Array.from(script.matchAll(/^nx_step ([a-z0-9.]+) /gm), (m) => (m[1] ?? '').replace(/\.\d+$/, ''))
+  if (steps.length > 0) return steps.join('+')
   if (script.includes('nx_probe')) return 'observe'
   if (script.includes('@@nexus-check')) return 'check'
   if (script.includes('.nexus-new.tmp')) return 'upload'
