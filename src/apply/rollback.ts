@@ -12,7 +12,6 @@
  * of truth).
  */
 import {existsSync} from 'node:fs'
-import {hostname} from 'node:os'
 import {posix} from 'node:path'
 
 import {loadRepo} from '../app/load-repo.js'
@@ -33,7 +32,7 @@ import {observedHashes} from '../plan/node-plan.js'
 import {type ArtifactChange, DISRUPTIVE, type Effect} from '../plan/types.js'
 import type {ArtifactKind, RenderedFile} from '../render/types.js'
 import {stateHostKeys} from '../state/host-key-store.js'
-import {actorFrom, ciRunFrom, type HeldLease, withLease} from '../state/lease.js'
+import {type HeldLease, startApplyRow, withLease} from '../state/lease.js'
 import {openState, type StateLocation} from '../state/open.js'
 import type {RevisionFile, StateStore, StoredRevision} from '../state/store.js'
 import type {NodeObservation} from '../transport/observation.js'
@@ -230,13 +229,7 @@ async function rollbackLocked(
         'nexus lock status shows who holds the lease now',
       )
     }
-    const actor = actorFrom(options.env)
-    const applyId = await store.startApply({
-      gitCommit: preview.commit,
-      actor,
-      host: hostname(),
-      ciRun: ciRunFrom(options.env),
-    })
+    const {applyId, actor} = await startApplyRow(store, options.env, preview.commit)
     const summary = (result: string) => ({
       rollback: {node: node.name, from: preview.from, to: preview.to, revision: preview.revision},
       nodes: {[node.name]: result},

@@ -4,8 +4,6 @@
  * bound, recording a revision for every node that confirmed. One failed node
  * never stops the others; a rerun converges.
  */
-import {hostname} from 'node:os'
-
 import {loadRepo} from '../app/load-repo.js'
 import {serverKeys, snapshotPublicValues} from '../app/server-keys.js'
 import {generateRequested} from '../crypto/keys.js'
@@ -17,7 +15,7 @@ import {type GeneratedValues, makePlan, type PlanResult} from '../plan/index.js'
 import type {NodeReading} from '../plan/node-plan.js'
 import {missingValues} from '../plan/state-plan.js'
 import type {NodePlan, Plan} from '../plan/types.js'
-import {actorFrom, ciRunFrom, type HeldLease, withLease} from '../state/lease.js'
+import {type HeldLease, startApplyRow, withLease} from '../state/lease.js'
 import {openState, type StateLocation} from '../state/open.js'
 import {readPlanFile} from '../state/plan-file.js'
 import {loadSecretKey} from '../state/secret-key.js'
@@ -180,13 +178,7 @@ async function applyLocked(
 
     // The confirmation may have taken a while: nothing is written unless the lease is still ours.
     if (!(await lease.confirm())) throw leaseLost(lease, 'nothing was applied')
-    const actor = actorFrom(options.env)
-    const applyId = await store.startApply({
-      gitCommit: git.commit,
-      actor,
-      host: hostname(),
-      ciRun: ciRunFrom(options.env),
-    })
+    const {applyId, actor} = await startApplyRow(store, options.env, git.commit)
     options.emit({type: 'version', format_version: APPLY_EVENTS_VERSION})
     options.emit({
       type: 'apply_start',

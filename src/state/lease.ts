@@ -90,6 +90,17 @@ function fromRow(row: LeaseRow & {holder_id: string}): Lease {
   }
 }
 
+/** Opens the applies row of a run (apply, rollback), naming who ran it and where. */
+export async function startApplyRow(
+  store: StateStore,
+  env: NodeJS.ProcessEnv,
+  gitCommit: string | null,
+): Promise<{readonly applyId: number; readonly actor: string}> {
+  const actor = actorFrom(env)
+  const applyId = await store.startApply({gitCommit, actor, host: hostname(), ciRun: ciRunFrom(env)})
+  return {applyId, actor}
+}
+
 export async function currentLease(store: StateStore): Promise<Lease | undefined> {
   const [row] = await store.driver.query<LeaseRow & {holder_id: string}>(
     'select holder_id, holder, host, ci_run, acquired_at, expires_at from apply_lock where id = 1',
