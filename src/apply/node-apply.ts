@@ -16,7 +16,7 @@ import type {NodeObservation} from '../transport/observation.js'
 import {observeNode} from '../transport/observe.js'
 import {readRemoteFiles} from '../transport/read-files.js'
 import {sh} from '../transport/shell.js'
-import {execSteps, type Step} from '../transport/steps.js'
+import {execSteps, lastLines, type Step} from '../transport/steps.js'
 import type {NodeConnection} from '../transport/types.js'
 import {
   absent,
@@ -634,9 +634,4 @@ function describeError(error: unknown): {code: string; message: string} {
 
 function firstLine(text: string): string {
   return (text.split('\n').find((line) => line.trim() !== '' && !line.startsWith('set ')) ?? text).slice(0, 80)
-}
-
-function lastLines(text: string): string {
-  const lines = text.trim().split('\n').filter(Boolean)
-  return lines.slice(-3).join(' | ') || '(no output)'
 }

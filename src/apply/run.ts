@@ -21,7 +21,7 @@ import {readPlanFile} from '../state/plan-file.js'
 import {loadSecretKey} from '../state/secret-key.js'
 import type {StateSnapshot, StateStore, StateWrite} from '../state/store.js'
 import {type NodeObservationResult, OBSERVE_DEFAULTS, observeNodes} from '../transport/observe.js'
-import {ConnectionReuse} from '../transport/reuse.js'
+import {type ConnectionReuse, withConnectionReuse} from '../transport/reuse.js'
 import {mapLimit} from '../transport/semaphore.js'
 import type {HostKeyStore, NodeConnection, NodeTransport} from '../transport/types.js'
 import {APPLY_EVENTS_VERSION, type ApplyEventSink, type NodeResult} from './events.js'
@@ -97,7 +97,9 @@ export async function applyToStore(store: StateStore, options: ApplyOptions): Pr
       env: options.env,
       now: options.now,
     },
-    (lease) => applyLocked(store, git, lease, options),
+    // The connections the nodes are read over carry the push too: one SSH handshake per node, not two.
+    (lease) =>
+      withConnectionReuse(options.transport, (connections) => applyLocked(store, git, lease, connections, options)),
   )
 }
 
@@ -114,6 +116,7 @@ async function applyLocked(
   store: StateStore,
   git: {commit: string | null; dirty: boolean},
   lease: HeldLease,
+  connections: ConnectionReuse,
   options: ApplyOptions,
 ): Promise<ApplyResult> {
   const snapshot = await store.snapshot()
@@ -137,158 +140,152 @@ async function applyLocked(
   }
   // Read every node of a batch at once: a push of N nodes should not wait on reads done in smaller waves.
   const concurrency = Math.max(options.parallel, OBSERVE_DEFAULTS.concurrency)
-  // The connections the nodes are read over carry the push too: one SSH handshake per node, not two.
-  const connections = new ConnectionReuse(options.transport)
-  try {
-    const observations = await observeNodes(connections, targets, {connect: {hostKeys}, concurrency})
-    const readings = readingsOf(observations)
+  const observations = await observeNodes(connections, targets, {connect: {hostKeys}, concurrency})
+  const readings = readingsOf(observations)
 
-    const saved = options.planFile ? await loadSavedPlan(options, git, snapshot, readings) : undefined
-    const generated: GeneratedValues = saved
-      ? generatedFrom(saved.write)
-      : generateRequested(missingValues(desired, snapshot))
-    const result = makePlan({
-      desired,
-      snapshot,
-      stateKind: store.driver.kind,
-      generated,
-      readings,
-      git,
-      now: options.now(),
-      offline: false,
-    })
-    if (saved) refuseChangedArtifacts(saved.plan, result.plan)
-    const plan = result.plan
-    const write: StateWrite = saved ? saved.write : result.state.write
+  const saved = options.planFile ? await loadSavedPlan(options, git, snapshot, readings) : undefined
+  const generated: GeneratedValues = saved
+    ? generatedFrom(saved.write)
+    : generateRequested(missingValues(desired, snapshot))
+  const result = makePlan({
+    desired,
+    snapshot,
+    stateKind: store.driver.kind,
+    generated,
+    readings,
+    git,
+    now: options.now(),
+    offline: false,
+  })
+  if (saved) refuseChangedArtifacts(saved.plan, result.plan)
+  const plan = result.plan
+  const write: StateWrite = saved ? saved.write : result.state.write
 
-    const work = targets.filter((node) => {
-      const nodePlan = plan.nodes.find((n) => n.node === node.name)
-      return nodePlan && (nodePlan.artifacts.length > 0 || nodePlan.status === 'unreachable')
-    })
-    if (!plan.has_changes && work.length === 0) {
-      const nodes = Object.fromEntries(targets.map((n) => [n.name, 'unchanged' as const]))
-      // --json consumers get a stream that starts with its version and ends with apply_complete here too.
-      options.emit({type: 'version', format_version: APPLY_EVENTS_VERSION})
-      options.emit({type: 'apply_complete', result: 'no_changes', state_serial: snapshot.serial, nodes})
-      return {outcome: 'no_changes', plan, nodes, serial: snapshot.serial, applyId: null}
-    }
-    if (!saved && !(await options.confirm(plan))) {
-      return {outcome: 'cancelled', plan, nodes: {}, serial: snapshot.serial, applyId: null}
-    }
-
-    // The confirmation may have taken a while: nothing is written unless the lease is still ours.
-    if (!(await lease.confirm())) throw leaseLost(lease, 'nothing was applied')
-    const {applyId, actor} = await startApplyRow(store, options.env, git.commit)
+  const work = targets.filter((node) => {
+    const nodePlan = plan.nodes.find((n) => n.node === node.name)
+    return nodePlan && (nodePlan.artifacts.length > 0 || nodePlan.status === 'unreachable')
+  })
+  if (!plan.has_changes && work.length === 0) {
+    const nodes = Object.fromEntries(targets.map((n) => [n.name, 'unchanged' as const]))
+    // --json consumers get a stream that starts with its version and ends with apply_complete here too.
     options.emit({type: 'version', format_version: APPLY_EVENTS_VERSION})
-    options.emit({
-      type: 'apply_start',
-      apply_id: applyId,
-      git_commit: git.commit,
-      state_serial: snapshot.serial,
-      nodes: targets.map((n) => n.name),
-    })
-
-    // State first: secrets and addresses a node is about to get must be known even if the push fails.
-    let serial = await store.write(
-      {...write, audit: [...(write.audit ?? []), {action: 'apply', subject: `apply/${applyId}`}]},
-      {actor, expectedSerial: snapshot.serial},
-    )
-    for (const [node, key] of newHostKeys) {
-      await store.recordHostKey(node, key)
-      serial++
-    }
-
-    // What the plan puts on each interface, from the model the files were rendered from.
-    const fleet = new Fleet(result.desired, result.state.values)
-    const results: Record<string, NodeResult> = {}
-    for (const node of targets) if (!work.includes(node)) results[node.name] = 'unchanged'
-    let failed = 0
-    let finished = 0
-    let stopped = false
-    const skip = (node: Node, why: string) => {
-      results[node.name] = 'skipped'
-      options.emit({
-        type: 'node_complete',
-        node: node.name,
-        result: 'skipped',
-        revision: null,
-        changes: 0,
-        notes: [`not started: ${why}`],
-        divergences: [],
-      })
-    }
-    const whyNotStart = () =>
-      lease.lost
-        ? 'the apply lease was lost'
-        : stopped
-          ? '--max-fail-percent reached'
-          : options.interrupted()
-            ? 'interrupted'
-            : undefined
-    const batches = chunk(work, Math.max(1, options.parallel))
-    // Only the first batch starts soon enough to use its read connection; the rest would sit idle.
-    await connections.retain((batches[0] ?? []).map((node) => node.name))
-    for (const batch of batches) {
-      const why = whyNotStart()
-      if (why) {
-        for (const node of batch) skip(node, why)
-        continue
-      }
-      await mapLimit(batch, options.parallel, async (node) => {
-        // A node starts only while the lease is still this apply's (renewed now: a release is seen at once).
-        await lease.confirm()
-        const late = whyNotStart()
-        if (late) {
-          skip(node, late)
-          return
-        }
-        const nodePlan = plan.nodes.find((n) => n.node === node.name) as NodePlan
-        const outcome = await applyOne(store, node, nodePlan, result, {
-          ...options,
-          connections,
-          applyId,
-          commit: git.commit,
-          actor,
-          hostKeys,
-          plannedPeers: new Map(node.interfaces.map((iface) => [iface.name, fleet.peersOn(node, iface).length])),
-          leaseLost: () => lease.lost !== undefined,
-          // Each revision or failure recorded bumps the state serial; apply_complete reports the final one.
-          wrote: () => {
-            serial++
-          },
-        })
-        results[node.name] = outcome
-        finished++
-        if (outcome === 'failed' || outcome === 'unreachable') failed++
-      })
-      if (options.maxFailPercent !== undefined && finished > 0 && (failed / finished) * 100 > options.maxFailPercent)
-        stopped = true
-    }
-    const values = Object.values(results)
-    const ok = values.every((r) => r === 'verified' || r === 'unchanged')
-    const error = lease.lost ? {code: 'lease_lost', message: leaseLost(lease).message} : undefined
-    const outcome: ApplyOutcome = error
-      ? 'lease_lost'
-      : options.interrupted()
-        ? 'interrupted'
-        : ok
-          ? 'success'
-          : values.some((r) => r === 'verified' || r === 'unchanged')
-            ? 'partial'
-            : 'failed'
-    // What happened on the nodes is recorded even without the lease: it is what they now run.
-    await store.finishApply(applyId, outcome, {nodes: results, ...(error ? {error} : {})})
-    options.emit({
-      type: 'apply_complete',
-      result: outcome,
-      state_serial: serial,
-      nodes: results,
-      ...(error ? {error} : {}),
-    })
-    return {outcome, plan, nodes: results, serial, applyId, ...(error ? {error} : {})}
-  } finally {
-    await connections.close()
+    options.emit({type: 'apply_complete', result: 'no_changes', state_serial: snapshot.serial, nodes})
+    return {outcome: 'no_changes', plan, nodes, serial: snapshot.serial, applyId: null}
   }
+  if (!saved && !(await options.confirm(plan))) {
+    return {outcome: 'cancelled', plan, nodes: {}, serial: snapshot.serial, applyId: null}
+  }
+
+  // The confirmation may have taken a while: nothing is written unless the lease is still ours.
+  if (!(await lease.confirm())) throw leaseLost(lease, 'nothing was applied')
+  const {applyId, actor} = await startApplyRow(store, options.env, git.commit)
+  options.emit({type: 'version', format_version: APPLY_EVENTS_VERSION})
+  options.emit({
+    type: 'apply_start',
+    apply_id: applyId,
+    git_commit: git.commit,
+    state_serial: snapshot.serial,
+    nodes: targets.map((n) => n.name),
+  })
+
+  // State first: secrets and addresses a node is about to get must be known even if the push fails.
+  let serial = await store.write(
+    {...write, audit: [...(write.audit ?? []), {action: 'apply', subject: `apply/${applyId}`}]},
+    {actor, expectedSerial: snapshot.serial},
+  )
+  for (const [node, key] of newHostKeys) {
+    await store.recordHostKey(node, key)
+    serial++
+  }
+
+  // What the plan puts on each interface, from the model the files were rendered from.
+  const fleet = new Fleet(result.desired, result.state.values)
+  const results: Record<string, NodeResult> = {}
+  for (const node of targets) if (!work.includes(node)) results[node.name] = 'unchanged'
+  let failed = 0
+  let finished = 0
+  let stopped = false
+  const skip = (node: Node, why: string) => {
+    results[node.name] = 'skipped'
+    options.emit({
+      type: 'node_complete',
+      node: node.name,
+      result: 'skipped',
+      revision: null,
+      changes: 0,
+      notes: [`not started: ${why}`],
+      divergences: [],
+    })
+  }
+  const whyNotStart = () =>
+    lease.lost
+      ? 'the apply lease was lost'
+      : stopped
+        ? '--max-fail-percent reached'
+        : options.interrupted()
+          ? 'interrupted'
+          : undefined
+  const batches = chunk(work, Math.max(1, options.parallel))
+  // Only the first batch starts soon enough to use its read connection; the rest would sit idle.
+  await connections.retain((batches[0] ?? []).map((node) => node.name))
+  for (const batch of batches) {
+    const why = whyNotStart()
+    if (why) {
+      for (const node of batch) skip(node, why)
+      continue
+    }
+    await mapLimit(batch, options.parallel, async (node) => {
+      // A node starts only while the lease is still this apply's (renewed now: a release is seen at once).
+      await lease.confirm()
+      const late = whyNotStart()
+      if (late) {
+        skip(node, late)
+        return
+      }
+      const nodePlan = plan.nodes.find((n) => n.node === node.name) as NodePlan
+      const outcome = await applyOne(store, node, nodePlan, result, {
+        ...options,
+        connections,
+        applyId,
+        commit: git.commit,
+        actor,
+        hostKeys,
+        plannedPeers: new Map(node.interfaces.map((iface) => [iface.name, fleet.peersOn(node, iface).length])),
+        leaseLost: () => lease.lost !== undefined,
+        // Each revision or failure recorded bumps the state serial; apply_complete reports the final one.
+        wrote: () => {
+          serial++
+        },
+      })
+      results[node.name] = outcome
+      finished++
+      if (outcome === 'failed' || outcome === 'unreachable') failed++
+    })
+    if (options.maxFailPercent !== undefined && finished > 0 && (failed / finished) * 100 > options.maxFailPercent)
+      stopped = true
+  }
+  const values = Object.values(results)
+  const ok = values.every((r) => r === 'verified' || r === 'unchanged')
+  const error = lease.lost ? {code: 'lease_lost', message: leaseLost(lease).message} : undefined
+  const outcome: ApplyOutcome = error
+    ? 'lease_lost'
+    : options.interrupted()
+      ? 'interrupted'
+      : ok
+        ? 'success'
+        : values.some((r) => r === 'verified' || r === 'unchanged')
+          ? 'partial'
+          : 'failed'
+  // What happened on the nodes is recorded even without the lease: it is what they now run.
+  await store.finishApply(applyId, outcome, {nodes: results, ...(error ? {error} : {})})
+  options.emit({
+    type: 'apply_complete',
+    result: outcome,
+    state_serial: serial,
+    nodes: results,
+    ...(error ? {error} : {}),
+  })
+  return {outcome, plan, nodes: results, serial, applyId, ...(error ? {error} : {})}
 }
 
 async function applyOne(

@@ -77,6 +77,20 @@ export class ConnectionReuse implements NodeTransport {
   }
 }
 
+/** Runs `work` with a ConnectionReuse over `transport`, closing whatever it still keeps at the end. */
+export async function withConnectionReuse<T>(
+  transport: NodeTransport,
+  work: (connections: ConnectionReuse) => Promise<T>,
+  options: ReuseOptions = {},
+): Promise<T> {
+  const connections = new ConnectionReuse(transport, options)
+  try {
+    return await work(connections)
+  } finally {
+    await connections.close()
+  }
+}
+
 /** A connection whose first `close` hands it back to be kept, unless a command on it failed at the transport level. */
 class KeptOnClose implements NodeConnection {
   readonly node: string

@@ -114,7 +114,8 @@ export async function execSteps(
   return parseSteps(connection.node, result, nonce, steps)
 }
 
-function lastLines(text: string): string {
+/** The last lines of a command's output, for a one-line message. */
+export function lastLines(text: string): string {
   const lines = text.trim().split('\n').filter(Boolean)
   return lines.slice(-3).join(' | ') || '(no output)'
 }
