@@ -5,6 +5,7 @@
  * the first time is reported, and recorded by apply.
  */
 import {generateRequested} from '../crypto/keys.js'
+import {openRenderCache, saveRenderCache} from '../git/render-cache.js'
 import {repoInfo} from '../git/repo-info.js'
 import type {Inventory} from '../inventory/load.js'
 import type {Node} from '../model/desired.js'
@@ -31,6 +32,8 @@ export interface PlanOptions {
   /** Attach to every artifact change the unified diff of its file, secrets masked. */
   readonly diff?: boolean
   readonly onCommand?: (node: string, script: string) => void
+  /** Reuse parses and node render digests under `.nexus/cache/` (default true). */
+  readonly cache?: boolean
 }
 
 export interface PlanRun {
@@ -45,7 +48,10 @@ export async function planRepo(options: PlanOptions): Promise<PlanRun> {
   const store = await openState(options.location, {mode: 'read', env: options.env})
   try {
     const snapshot = await store?.snapshot()
-    const inventory = await loadRepo(options.root, {serverKeys: serverKeys(snapshotPublicValues(snapshot?.secrets))})
+    const inventory = await loadRepo(options.root, {
+      serverKeys: serverKeys(snapshotPublicValues(snapshot?.secrets)),
+      ...(options.cache === false ? {cache: false} : {}),
+    })
     const desired = inventory.desired
     if (!desired) return {inventory, newHostKeys: []}
 
@@ -54,6 +60,7 @@ export async function planRepo(options: PlanOptions): Promise<PlanRun> {
       ? new Map<string, NodeReading>()
       : await readNodes(desired.nodes, options, snapshot, newHostKeys)
     const generated = generateRequested(missingValues(desired, snapshot))
+    const renderCache = await openRenderCache(options.root, options.cache ?? true)
     const result = makePlan({
       desired,
       ...(snapshot ? {snapshot} : {}),
@@ -63,7 +70,9 @@ export async function planRepo(options: PlanOptions): Promise<PlanRun> {
       git: await repoInfo(options.root),
       now: options.now,
       offline: options.offline,
+      ...(renderCache ? {renderCache} : {}),
     })
+    await saveRenderCache(options.root, renderCache, result.renderCache)
     const withDiffs = options.diff ? await attachDiffs(result, options, snapshot) : result
     return {inventory, result: withDiffs, newHostKeys}
   } finally {
@@ -132,11 +141,10 @@ async function attachDiffs(
         }),
     )
   }
-  const rendered = new Map(result.files.flatMap((f) => (f.target ? [[`${f.node}:${f.target.path}`, f] as const] : [])))
   const nodes = result.plan.nodes.map((nodePlan) => ({
     ...nodePlan,
     artifacts: nodePlan.artifacts.map((artifact) => {
-      const file = rendered.get(`${artifact.node}:${artifact.path}`)
+      const file = result.nodeFiles(artifact.node).find((f) => f.target?.path === artifact.path)
       const kind = file?.kind ?? 'nftables'
       const labels = {oldLabel: `${artifact.node}:${artifact.path}`, newLabel: `rendered:${artifact.path}`}
       const before = deployed.get(artifact.node)?.get(artifact.path)

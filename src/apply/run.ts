@@ -5,6 +5,7 @@
  * never stops the others; a rerun converges.
  */
 import {loadRepo} from '../app/load-repo.js'
+import {openRenderCache, saveRenderCache} from '../git/render-cache.js'
 import {serverKeys, snapshotPublicValues} from '../app/server-keys.js'
 import {generateRequested} from '../crypto/keys.js'
 import {NexusError} from '../errors.js'
@@ -147,6 +148,7 @@ async function applyLocked(
   const generated: GeneratedValues = saved
     ? generatedFrom(saved.write)
     : generateRequested(missingValues(desired, snapshot))
+  const renderCache = await openRenderCache(options.root)
   const result = makePlan({
     desired,
     snapshot,
@@ -156,7 +158,9 @@ async function applyLocked(
     git,
     now: options.now(),
     offline: false,
+    ...(renderCache ? {renderCache} : {}),
   })
+  await saveRenderCache(options.root, renderCache, result.renderCache)
   if (saved) refuseChangedArtifacts(saved.plan, result.plan)
   const plan = result.plan
   const write: StateWrite = saved ? saved.write : result.state.write
@@ -330,7 +334,7 @@ async function applyOne(
     return 'unreachable'
   }
   emit({type: 'node_progress', node: node.name, step: 'connect', status: 'done'})
-  const files = result.files.filter((f) => f.node === node.name && f.target)
+  const files = result.nodeFiles(node.name).filter((f) => f.target)
   const revision = nodePlan.revision.to ?? (nodePlan.revision.from ?? 0) + 1
   try {
     const outcome = await applyNode({

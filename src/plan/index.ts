@@ -6,10 +6,11 @@
  */
 import type {Desired} from '../model/desired.js'
 import {Fleet} from '../model/fleet.js'
-import {renderFleet} from '../render/index.js'
+import {renderNode} from '../render/index.js'
+import {nodeInputDigests} from '../render/inputs.js'
 import type {RenderedFile} from '../render/types.js'
 import type {StateSnapshot} from '../state/store.js'
-import {type ExpectedPeer, type NodeReading, planNode} from './node-plan.js'
+import {digestFile, type ExpectedPeer, type FileDigest, type NodeReading, planNode} from './node-plan.js'
 import {type GeneratedValues, planState, type StatePlan} from './state-plan.js'
 
 export type {GeneratedValues}
@@ -25,6 +26,20 @@ export interface PlanInput {
   readonly git: {readonly commit: string | null; readonly dirty: boolean}
   readonly now: Date
   readonly offline: boolean
+  /** Node file digests kept from an earlier plan: a node whose render inputs did not change is not rendered. */
+  readonly renderCache?: RenderCache
+}
+
+/** One node's file digests, and the digest of the render inputs they came from (`nodeInputDigests`). */
+export interface NodeRenderEntry {
+  readonly inputs: string
+  readonly files: readonly FileDigest[]
+}
+
+export interface RenderCache {
+  /** A fingerprint of the rendering code: entries from another version never match. */
+  readonly code: string
+  readonly nodes: ReadonlyMap<string, NodeRenderEntry>
 }
 
 export interface PlanResult {
@@ -32,8 +47,17 @@ export interface PlanResult {
   readonly plan: Plan
   /** What apply writes to state, and the values the files were rendered with. */
   readonly state: StatePlan
-  /** Every file rendered for the nodes (client files are not part of a plan). */
-  readonly files: readonly RenderedFile[]
+  /**
+   * A node's files (client files are not part of a plan). Those of nodes with
+   * changes are kept from the plan; any other node is rendered on first use.
+   */
+  readonly nodeFiles: (node: string) => readonly RenderedFile[]
+  /** Every node's files, in path order. */
+  readonly allFiles: () => readonly RenderedFile[]
+  /** The entries for the next plan's render cache; only when one was given. */
+  readonly renderCache?: ReadonlyMap<string, NodeRenderEntry>
+  /** Nodes rendered by this plan, and nodes the render cache answered. */
+  readonly rendered: {readonly nodes: number; readonly cached: number}
 }
 
 export function makePlan(input: PlanInput): PlanResult {
@@ -44,15 +68,24 @@ export function makePlan(input: PlanInput): PlanResult {
     now: input.now,
   })
   const fleet = new Fleet(input.desired, state.values)
-  const files = renderFleet(fleet, {clients: false})
-  const byNode = new Map<string, RenderedFile[]>()
-  for (const file of files) {
-    if (!file.target) continue
-    const list = byNode.get(file.node)
-    if (list) list.push(file)
-    else byNode.set(file.node, [file])
-  }
+  const inputs = input.renderCache ? nodeInputDigests(fleet, input.renderCache.code) : undefined
+  const entries = new Map<string, NodeRenderEntry>()
+  const kept = new Map<string, readonly RenderedFile[]>()
+  const rendered = {nodes: 0, cached: 0}
   const nodes: NodePlan[] = input.desired.nodes.map((node) => {
+    const key = inputs?.get(node.name)
+    const hit = key === undefined ? undefined : input.renderCache?.nodes.get(node.name)
+    let files: readonly RenderedFile[] | undefined
+    let digests: readonly FileDigest[]
+    if (hit && hit.inputs === key) {
+      digests = hit.files
+      rendered.cached++
+    } else {
+      files = renderNode(fleet, node, {clients: false})
+      digests = files.map(digestFile)
+      if (node.status !== 'disabled') rendered.nodes++
+    }
+    if (key !== undefined) entries.set(node.name, {inputs: key, files: digests})
     const expectedPeers = new Map<string, ExpectedPeer[]>(
       node.interfaces.map((iface) => [
         iface.name,
@@ -60,14 +93,28 @@ export function makePlan(input: PlanInput): PlanResult {
       ]),
     )
     const revision = input.snapshot?.revisions.get(node.name)
-    return planNode({
+    const nodePlan = planNode({
       node,
-      files: byNode.get(node.name) ?? [],
+      files: digests,
       ...(revision ? {revision} : {}),
       reading: input.readings.get(node.name) ?? {kind: 'offline'},
       expectedPeers,
     })
+    // Files an apply or a diff will want; the rest are dropped, a large fleet's render is hundreds of MB.
+    if (files && nodePlan.artifacts.length > 0) kept.set(node.name, files)
+    return nodePlan
   })
+  const nodeFiles = (name: string): readonly RenderedFile[] => {
+    let files = kept.get(name)
+    if (!files) {
+      const node = input.desired.nodes.find((n) => n.name === name)
+      files = node ? renderNode(fleet, node, {clients: false}) : []
+      kept.set(name, files)
+    }
+    return files
+  }
+  const allFiles = () =>
+    input.desired.nodes.flatMap((node) => nodeFiles(node.name)).sort((a, b) => (a.path < b.path ? -1 : 1))
   const summary = summarize(state.changes, nodes)
   const plan: Plan = {
     format_version: PLAN_FORMAT_VERSION,
@@ -85,7 +132,15 @@ export function makePlan(input: PlanInput): PlanResult {
     has_changes: summary.create + summary.update + summary.delete + summary.replace > 0,
     warnings: state.warnings,
   }
-  return {desired: input.desired, plan, state, files}
+  return {
+    desired: input.desired,
+    plan,
+    state,
+    nodeFiles,
+    allFiles,
+    ...(input.renderCache ? {renderCache: entries} : {}),
+    rendered,
+  }
 }
 
 function summarize(changes: readonly Change[], nodes: readonly NodePlan[]): PlanSummary {

@@ -8,7 +8,7 @@
 import {compareText} from '../model/compare.js'
 import type {Node} from '../model/desired.js'
 import type {ArtifactName} from '../model/node-files.js'
-import type {RenderedFile} from '../render/types.js'
+import type {ArtifactKind, RenderedFile} from '../render/types.js'
 import type {StoredRevision} from '../state/store.js'
 import type {NodeObservation} from '../transport/observation.js'
 import {
@@ -37,21 +37,23 @@ export interface ExpectedPeer {
   readonly publicKey: string
 }
 
-export interface NodePlanInput {
-  readonly node: Node
-  /** The node's rendered files (clients excluded). */
-  readonly files: readonly RenderedFile[]
-  readonly revision?: StoredRevision
-  readonly reading: NodeReading
-  /** The peers each interface should carry, to name the ones a drifted peer set adds or lacks. */
-  readonly expectedPeers: ReadonlyMap<string, readonly ExpectedPeer[]>
+/**
+ * What a plan needs of a rendered node file: where it goes and the hashes a
+ * revision records for it, not its content. Small enough to keep between
+ * runs, so a node whose render inputs did not change is not rendered again.
+ */
+export interface FileDigest {
+  readonly path: string
+  readonly kind: ArtifactKind
+  readonly mode: number
+  readonly target?: RenderedFile['target']
+  /** The revision hashes of this file: its own, and those of its costly parts. */
+  readonly hashes: Readonly<Record<string, string>>
 }
 
-/** The hashes a revision records for these files (the apply adds what it observes afterwards). */
-export function artifactHashes(files: readonly RenderedFile[]): Record<string, string> {
+export function digestFile(file: RenderedFile): FileDigest {
   const hashes: Record<string, string> = {}
-  for (const file of files) {
-    if (!file.target) continue
+  if (file.target) {
     hashes[fileKey(file.target.path)] = sha256(file.content)
     if (file.kind === 'wireguard') {
       hashes[interfaceKey(file.target.artifact.slice('wireguard/'.length))] = sha256(
@@ -60,6 +62,24 @@ export function artifactHashes(files: readonly RenderedFile[]): Record<string, s
     }
     if (file.kind === 'xray') hashes[XRAY_BASE_KEY] = xrayBaseSha256(file.content)
   }
+  const {path, kind, mode, target} = file
+  return {path, kind, mode, ...(target ? {target} : {}), hashes}
+}
+
+export interface NodePlanInput {
+  readonly node: Node
+  /** The node's rendered files (clients excluded), as digests. */
+  readonly files: readonly FileDigest[]
+  readonly revision?: StoredRevision
+  readonly reading: NodeReading
+  /** The peers each interface should carry, to name the ones a drifted peer set adds or lacks. */
+  readonly expectedPeers: ReadonlyMap<string, readonly ExpectedPeer[]>
+}
+
+/** The hashes a revision records for these files (the apply adds what it observes afterwards). */
+export function artifactHashes(files: readonly (RenderedFile | FileDigest)[]): Record<string, string> {
+  const hashes: Record<string, string> = {}
+  for (const file of files) Object.assign(hashes, 'hashes' in file ? file.hashes : digestFile(file).hashes)
   return hashes
 }
 
@@ -112,7 +132,7 @@ function liveDrift(drift: readonly DriftItem[]): Map<ArtifactName, Effect> {
  */
 function artifactChanges(
   node: string,
-  files: readonly RenderedFile[],
+  files: readonly FileDigest[],
   recorded: RevisionHashes,
   desired: Record<string, string>,
   observation: NodeObservation | undefined,
@@ -281,7 +301,7 @@ function driftOf(input: NodePlanInput, observation: NodeObservation, recorded: R
     for (const file of input.files) {
       if (!file.target) continue
       const observed = observedFile(file.target.path)
-      if (observed !== null && observed !== sha256(file.content)) {
+      if (observed !== null && observed !== file.hashes[fileKey(file.target.path)]) {
         drift.push({
           kind: 'unmanaged_file',
           subject: file.target.path,

@@ -3,6 +3,7 @@
  * interfaces, nftables table, xray config and dnsmasq overrides, and a
  * wg-quick file for every peer a node carries. Disabled nodes get nothing.
  */
+import type {Node} from '../model/desired.js'
 import type {Fleet} from '../model/fleet.js'
 import {type ArtifactName, managedFiles} from '../model/node-files.js'
 import {renderClientConfig} from './client.js'
@@ -25,55 +26,63 @@ export interface RenderOptions {
 export function renderFleet(fleet: Fleet, options: RenderOptions = {}): RenderedFile[] {
   const files: RenderedFile[] = []
   for (const node of fleet.desired.nodes) {
-    if (node.status === 'disabled') continue
     if (options.node !== undefined && node.name !== options.node) continue
-    const base = `nodes/${node.name}`
-    const targets = new Map(managedFiles(node).map((file) => [file.artifact, file]))
-    const target = (artifact: ArtifactName) => {
-      const file = targets.get(artifact)
-      return file ? {target: {artifact, path: file.path}} : {}
-    }
-    for (const iface of node.interfaces) {
-      files.push({
-        path: `${base}/wireguard/${iface.name}.conf`,
-        kind: 'wireguard',
-        node: node.name,
-        content: renderWireguardInterface(fleet, node, iface),
-        mode: PRIVATE,
-        ...target(`wireguard/${iface.name}`),
-      })
-    }
+    files.push(...renderNode(fleet, node, {clients: options.clients ?? true}))
+  }
+  return files.sort(byPath)
+}
+
+/** One node's files (none for a disabled node), and with `clients` those of its peers; sorted by path. */
+export function renderNode(fleet: Fleet, node: Node, options: {readonly clients: boolean}): RenderedFile[] {
+  if (node.status === 'disabled') return []
+  const files: RenderedFile[] = []
+  const base = `nodes/${node.name}`
+  const targets = new Map(managedFiles(node).map((file) => [file.artifact, file]))
+  const target = (artifact: ArtifactName) => {
+    const file = targets.get(artifact)
+    return file ? {target: {artifact, path: file.path}} : {}
+  }
+  for (const iface of node.interfaces) {
     files.push({
-      path: `${base}/nftables/nexus.nft`,
-      kind: 'nftables',
+      path: `${base}/wireguard/${iface.name}.conf`,
+      kind: 'wireguard',
       node: node.name,
-      content: renderNftables(fleet, node),
-      mode: PUBLIC,
-      ...target('nftables'),
+      content: renderWireguardInterface(fleet, node, iface),
+      mode: PRIVATE,
+      ...target(`wireguard/${iface.name}`),
     })
-    const xray = renderXray(fleet, node)
-    if (xray !== undefined) {
-      files.push({
-        path: `${base}/xray/config.json`,
-        kind: 'xray',
-        node: node.name,
-        content: xray,
-        mode: PRIVATE,
-        ...target('xray'),
-      })
-    }
-    const dnsmasq = renderDnsmasq(fleet, node)
-    if (dnsmasq !== undefined) {
-      files.push({
-        path: `${base}/dnsmasq/nexus.conf`,
-        kind: 'dnsmasq',
-        node: node.name,
-        content: dnsmasq,
-        mode: PUBLIC,
-        ...target('dns'),
-      })
-    }
-    if (options.clients === false) continue
+  }
+  files.push({
+    path: `${base}/nftables/nexus.nft`,
+    kind: 'nftables',
+    node: node.name,
+    content: renderNftables(fleet, node),
+    mode: PUBLIC,
+    ...target('nftables'),
+  })
+  const xray = renderXray(fleet, node)
+  if (xray !== undefined) {
+    files.push({
+      path: `${base}/xray/config.json`,
+      kind: 'xray',
+      node: node.name,
+      content: xray,
+      mode: PRIVATE,
+      ...target('xray'),
+    })
+  }
+  const dnsmasq = renderDnsmasq(fleet, node)
+  if (dnsmasq !== undefined) {
+    files.push({
+      path: `${base}/dnsmasq/nexus.conf`,
+      kind: 'dnsmasq',
+      node: node.name,
+      content: dnsmasq,
+      mode: PUBLIC,
+      ...target('dns'),
+    })
+  }
+  if (options.clients) {
     for (const iface of node.interfaces) {
       for (const {peer} of fleet.peersOn(node, iface)) {
         files.push({
@@ -86,5 +95,7 @@ export function renderFleet(fleet: Fleet, options: RenderOptions = {}): Rendered
       }
     }
   }
-  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+  return files.sort(byPath)
 }
+
+const byPath = (a: RenderedFile, b: RenderedFile) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)

@@ -120,7 +120,7 @@ export async function applyStateOnly(store: StateStore, result: PlanResult): Pro
   const snapshot = await store.snapshot()
   for (const nodePlan of result.plan.nodes) {
     if (nodePlan.status === 'disabled') continue
-    const files = result.files.filter((f) => f.node === nodePlan.node && f.target)
+    const files = result.nodeFiles(nodePlan.node).filter((f) => f.target)
     const node = nodeNamed(result, nodePlan.node)
     const revision = nodePlan.revision.to ?? snapshot.revisions.get(nodePlan.node)?.revision
     const observation = observedNode({node, files, ...(revision === undefined ? {} : {revision})})

@@ -97,7 +97,7 @@ async function deploy(run: PlanRun): Promise<void> {
   if (!result) throw new Error('no plan')
   const node = result.desired.nodes[0]
   if (!node) throw new Error('no node')
-  const files = result.files.filter((f) => f.target)
+  const files = result.allFiles().filter((f) => f.target)
   for (const file of files) {
     const path = file.target?.path as string
     mkdirSync(dirname(path), {recursive: true})

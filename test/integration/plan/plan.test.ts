@@ -183,7 +183,7 @@ describe.each(stateDriverCases())('plan on $name', (driverCase) => {
       after: expect.objectContaining({status: 'expired', reason: 'term_ended'}),
     })
     expect(artifacts(result)).toContain('update node.gw-1/wireguard/wg0 wg_syncconf')
-    const wg = result.files.find((f) => f.target?.artifact === 'wireguard/wg0')?.content ?? ''
+    const wg = result.allFiles().find((f) => f.target?.artifact === 'wireguard/wg0')?.content ?? ''
     expect(wg).not.toContain('peer=bob-laptop')
     expect(wg).toContain('peer=alice-laptop')
   })
@@ -213,7 +213,7 @@ describe.each(stateDriverCases())('plan on $name', (driverCase) => {
     const result = await plan(store, {readings: observed(observations)})
     expect(addresses(result)).toEqual([])
     expect(artifacts(result)).toEqual(['update node.gw-1/xray xray_api'])
-    const xray = result.files.find((f) => f.target?.artifact === 'xray')?.content ?? ''
+    const xray = result.allFiles().find((f) => f.target?.artifact === 'xray')?.content ?? ''
     expect(xray).toContain('11111111-2222-4333-8444-555555555555')
   })
 
@@ -244,7 +244,7 @@ describe.each(stateDriverCases())('plan on $name', (driverCase) => {
 
   it('reports drift: a file edited by hand, a peer added with wg set, a rule added with nft', async () => {
     const {store, observations} = await converged()
-    const snapshotFiles = (await plan(store)).files.filter((f) => f.target)
+    const snapshotFiles = (await plan(store)).allFiles().filter((f) => f.target)
     const node = (await plan(store)).desired.nodes[0]
     if (!node) throw new Error('no node')
     const drifted = observedNode({
