@@ -19,7 +19,7 @@ import {
   tariffsByName,
 } from '../model/subscription.js'
 import type {StateSnapshot, StateWrite, StoredAllocation} from '../state/store.js'
-import {canonical, declaredObjects, diffObjects} from './objects.js'
+import {canonical, declaredObjects, diffObjects, sameJson} from './objects.js'
 import {type Change, SENSITIVE} from './types.js'
 
 export type SecretKind = 'wireguard' | 'reality' | 'shadowsocks'
@@ -290,7 +290,7 @@ export function planState(input: StatePlanInput): StatePlan {
     const advance = advanceSubscription({user, tariffs, now, ...(record ? {record} : {})})
     const next = advance.record
     statuses.set(user.name, subscriptionStatus({user, tariffs, now, ...(next ? {record: next} : {})}))
-    if (!next || (record && canonical(record) === canonical(next))) continue
+    if (!next || (record && (sameJson(record, next) || canonical(record) === canonical(next)))) continue
     push(write, 'subscriptions', {user: user.name, record: next})
     subscriptionChanges.push({
       address: `subscription.${user.name}`,

@@ -175,3 +175,26 @@ describe('containment and overlap', () => {
     expect(isReservedHost(p2p, p2p.network + 1n)).toBe(false)
   })
 })
+
+describe('formatAddress at the edges of each 32-bit chunk', () => {
+  it('round-trips addresses across every 16-bit word and both families', () => {
+    const texts = [
+      '0.0.0.0',
+      '255.255.255.255',
+      '10.66.0.1',
+      '128.0.0.1',
+      '::',
+      '::1',
+      '1::',
+      'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
+      '2001:db8::ff00:42:8329',
+      '1:0:2::3:0:4',
+      'fd66::8000:0:1',
+      '8000::ffff',
+    ]
+    for (const text of texts) {
+      const ip = parseIp(text)
+      expect(ip && formatAddress(ip), text).toBe(text)
+    }
+  })
+})
