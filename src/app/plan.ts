@@ -70,6 +70,7 @@ export async function planRepo(options: PlanOptions): Promise<PlanRun> {
       git: await repoInfo(options.root),
       now: options.now,
       offline: options.offline,
+      keepFiles: options.diff === true,
       ...(renderCache ? {renderCache} : {}),
     })
     await saveRenderCache(options.root, renderCache, result.renderCache)

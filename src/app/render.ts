@@ -10,7 +10,7 @@ import type {Inventory} from '../inventory/load.js'
 import {Fleet} from '../model/fleet.js'
 import {closest} from '../model/names.js'
 import {missingValues, planState} from '../plan/state-plan.js'
-import {renderFleet} from '../render/index.js'
+import {renderEachNode} from '../render/index.js'
 import type {RenderedFile} from '../render/types.js'
 import {openState, type StateLocation} from '../state/open.js'
 import {previewStateValues} from '../state/preview.js'
@@ -19,8 +19,8 @@ import {serverKeys, snapshotPublicValues} from './server-keys.js'
 
 export interface RenderRun {
   readonly inventory: Inventory
-  /** Absent when the declarations have errors. */
-  readonly files?: RenderedFile[]
+  /** Rendered as they are read, a node at a time; absent when the declarations have errors. */
+  readonly files?: Iterable<RenderedFile>
   readonly preview: boolean
   /** Whether a state was read. */
   readonly fromState: boolean
@@ -43,7 +43,7 @@ export async function renderRepo(
       const planned = planState({desired, snapshot, generated: generateRequested(missing), now: options.now})
       state = {...planned.values, preview: missing.secrets.length + missing.links.length > 0}
     }
-    const files = renderFleet(new Fleet(desired, state), options.node === undefined ? {} : {node: options.node})
+    const files = renderEachNode(new Fleet(desired, state), options.node === undefined ? {} : {node: options.node})
     return {inventory, files, preview: state.preview, fromState: snapshot !== undefined}
   } finally {
     await store?.close()

@@ -3,7 +3,14 @@ import {Flags} from '@oclif/core'
 import {renderRepo} from '../app/render.js'
 import {NexusCommand} from '../cli/base-command.js'
 import {writeRenderTree} from '../transport/local-tree.js'
-import {formatRenderHuman, type RenderResult, renderResult} from '../views/render-view.js'
+import {
+  describeFile,
+  describing,
+  formatRenderHuman,
+  type RenderedFileJson,
+  type RenderResult,
+  renderResult,
+} from '../views/render-view.js'
 import {formatValidateHuman, type ValidateResult, validateResult} from '../views/validate-view.js'
 
 export default class Render extends NexusCommand<typeof Render> {
@@ -34,8 +41,10 @@ export default class Render extends NexusCommand<typeof Render> {
       this.print(formatValidateHuman(invalid, this.style))
       return invalid
     }
-    if (this.flags.out) await writeRenderTree(this.flags.out, run.files)
-    const result = renderResult(run.files, run.preview, this.flags.out)
+    const described: RenderedFileJson[] = []
+    if (this.flags.out) await writeRenderTree(this.flags.out, describing(run.files, described))
+    else for (const file of run.files) described.push(describeFile(file))
+    const result = renderResult(described, run.preview, this.flags.out)
     this.print(formatRenderHuman(result, this.style))
     return result
   }

@@ -26,6 +26,12 @@ export interface PlanInput {
   readonly git: {readonly commit: string | null; readonly dirty: boolean}
   readonly now: Date
   readonly offline: boolean
+  /**
+   * Keep the rendered files of nodes with changes, for an apply or a diff
+   * (default true). A plan that only reports needs their hashes alone; at
+   * 100 nodes the files are hundreds of MB.
+   */
+  readonly keepFiles?: boolean
   /** Node file digests kept from an earlier plan: a node whose render inputs did not change is not rendered. */
   readonly renderCache?: RenderCache
 }
@@ -100,8 +106,8 @@ export function makePlan(input: PlanInput): PlanResult {
       reading: input.readings.get(node.name) ?? {kind: 'offline'},
       expectedPeers,
     })
-    // Files an apply or a diff will want; the rest are dropped, a large fleet's render is hundreds of MB.
-    if (files && nodePlan.artifacts.length > 0) kept.set(node.name, files)
+    // Files an apply or a diff will want; the rest are dropped, and rendered again if asked for.
+    if (files && nodePlan.artifacts.length > 0 && input.keepFiles !== false) kept.set(node.name, files)
     return nodePlan
   })
   const nodeFiles = (name: string): readonly RenderedFile[] => {

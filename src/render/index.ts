@@ -24,12 +24,19 @@ export interface RenderOptions {
 }
 
 export function renderFleet(fleet: Fleet, options: RenderOptions = {}): RenderedFile[] {
-  const files: RenderedFile[] = []
+  return [...renderEachNode(fleet, options)].sort(byPath)
+}
+
+/**
+ * The files of renderFleet, a node at a time and not sorted across nodes, so
+ * a caller can write them out without holding a large fleet's render (half a
+ * GB at 100 nodes) in memory at once.
+ */
+export function* renderEachNode(fleet: Fleet, options: RenderOptions = {}): Generator<RenderedFile> {
   for (const node of fleet.desired.nodes) {
     if (options.node !== undefined && node.name !== options.node) continue
-    files.push(...renderNode(fleet, node, {clients: options.clients ?? true}))
+    yield* renderNode(fleet, node, {clients: options.clients ?? true})
   }
-  return files.sort(byPath)
 }
 
 /** One node's files (none for a disabled node), and with `clients` those of its peers; sorted by path. */

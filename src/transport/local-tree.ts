@@ -13,7 +13,7 @@ import type {RenderedFile} from '../render/types.js'
 
 const MARKER = '.nexus-render'
 
-export async function writeRenderTree(outDir: string, files: readonly RenderedFile[]): Promise<void> {
+export async function writeRenderTree(outDir: string, files: Iterable<RenderedFile>): Promise<void> {
   const target = resolve(outDir)
   const existing = await readdir(target).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined

@@ -26,19 +26,36 @@ export interface RenderResult {
   files: RenderedFileJson[]
 }
 
-export function renderResult(files: readonly RenderedFile[], preview: boolean, out: string | undefined): RenderResult {
+export function renderResult(
+  files: readonly RenderedFileJson[],
+  preview: boolean,
+  out: string | undefined,
+): RenderResult {
   return {
     format_version: RENDER_FORMAT_VERSION,
     preview,
     out: out ?? null,
-    files: files.map((file) => ({
-      path: file.path,
-      kind: file.kind,
-      node: file.node,
-      mode: `0${file.mode.toString(8)}`,
-      bytes: Buffer.byteLength(file.content),
-      sha256: createHash('sha256').update(file.content).digest('hex'),
-    })),
+    files: [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+  }
+}
+
+/** What the result says of a file: everything but its content. */
+export function describeFile(file: RenderedFile): RenderedFileJson {
+  return {
+    path: file.path,
+    kind: file.kind,
+    node: file.node,
+    mode: `0${file.mode.toString(8)}`,
+    bytes: Buffer.byteLength(file.content),
+    sha256: createHash('sha256').update(file.content).digest('hex'),
+  }
+}
+
+/** Passes the files through, describing each into `into` on the way, so none has to be kept. */
+export function* describing(files: Iterable<RenderedFile>, into: RenderedFileJson[]): Generator<RenderedFile> {
+  for (const file of files) {
+    into.push(describeFile(file))
+    yield file
   }
 }
 

@@ -33,8 +33,9 @@ const desired = exampleFleet()
 // Generated once: the same keys and UUIDs for every plan below, as a stored state would give.
 const generated: GeneratedValues = generateRequested(missingValues(desired))
 
-function plan(d: Desired, renderCache?: RenderCache) {
+function plan(d: Desired, renderCache?: RenderCache, extra: Partial<PlanInput> = {}) {
   const input: PlanInput = {
+    ...extra,
     desired: d,
     stateKind: 'pglite',
     generated,
@@ -80,6 +81,10 @@ describe('the render cache in a plan', () => {
     expect(next.renderCache?.get(peer.node)?.inputs).not.toBe(entries.get(peer.node)?.inputs)
     expect(next.plan).toEqual(plan(changed).plan)
     expect(next.nodeFiles(peer.node)).toEqual(plan(changed).nodeFiles(peer.node))
+  })
+
+  it('gives the same files when it kept none of them', () => {
+    expect(plan(desired, undefined, {keepFiles: false}).allFiles()).toEqual(plan(desired).allFiles())
   })
 
   it('renders everything again for other rendering code', () => {
