@@ -3,6 +3,10 @@
  * SourceFile[] that loadInventory takes, plus a small valid base repo that
  * tests change one thing at a time.
  */
+import {readdirSync, readFileSync} from 'node:fs'
+import {join, relative} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
 import type {Diagnostic} from '../../src/inventory/diagnostics.js'
 import {type Inventory, type LoadOptions, loadInventory, type SourceFile} from '../../src/inventory/load.js'
 
@@ -13,6 +17,21 @@ export function repo(files: Readonly<Record<string, string | Uint8Array>>): Sour
     path,
     bytes: typeof content === 'string' ? encoder.encode(content) : content,
   }))
+}
+
+/** The declaration files of a bundled example (`examples/NAME`), as `{path: yaml}` for `repo()`. */
+export function exampleFiles(name: string): Record<string, string> {
+  const dir = join(fileURLToPath(new URL('../..', import.meta.url)), 'examples', name)
+  const files: Record<string, string> = {}
+  const walk = (at: string) => {
+    for (const entry of readdirSync(at, {withFileTypes: true})) {
+      const path = join(at, entry.name)
+      if (entry.isDirectory()) walk(path)
+      else if (/\.ya?ml$/.test(entry.name)) files[relative(dir, path)] = readFileSync(path, 'utf8')
+    }
+  }
+  walk(dir)
+  return files
 }
 
 /** Throw-away WireGuard public keys (32 bytes, standard base64). */

@@ -4,8 +4,8 @@
  * names, with the state brought in line between plans by the state half of
  * an apply (test/helpers/plan.ts).
  */
-import {readdirSync, readFileSync} from 'node:fs'
-import {join, relative} from 'node:path'
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
 
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 
@@ -18,7 +18,7 @@ import type {StateStore} from '../../../src/state/store.js'
 import type {NodeObservation} from '../../../src/transport/observation.js'
 import {ROOT} from '../../helpers/cli.js'
 import {applyStateOnly, observedNode} from '../../helpers/plan.js'
-import {repo} from '../../helpers/repo.js'
+import {exampleFiles, repo} from '../../helpers/repo.js'
 import {cleanupStateWork, stateDriverCases, type TestState} from '../../helpers/state.js'
 
 afterAll(() => cleanupStateWork())
@@ -26,18 +26,7 @@ afterAll(() => cleanupStateWork())
 const NOW = new Date('2026-11-22T12:00:00Z')
 const QUICKSTART = join(ROOT, 'examples', 'quickstart')
 
-function quickstart(): Record<string, string> {
-  const files: Record<string, string> = {}
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, {withFileTypes: true})) {
-      const path = join(dir, entry.name)
-      if (entry.isDirectory()) walk(path)
-      else if (entry.name.endsWith('.yaml')) files[relative(QUICKSTART, path)] = readFileSync(path, 'utf8')
-    }
-  }
-  walk(QUICKSTART)
-  return files
-}
+const quickstart = () => exampleFiles('quickstart')
 
 interface PlanOptions {
   readonly files?: Record<string, string>

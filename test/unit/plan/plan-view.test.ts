@@ -3,9 +3,6 @@
  * quickstart's first plan (human and JSON), and a plan with every kind of
  * line (update, delete, replace, drift, an unreachable node).
  */
-import {readdirSync, readFileSync} from 'node:fs'
-import {join, relative} from 'node:path'
-
 import {describe, expect, it} from 'vitest'
 
 import {loadInventory} from '../../../src/inventory/load.js'
@@ -14,27 +11,15 @@ import {missingValues} from '../../../src/plan/state-plan.js'
 import type {Plan} from '../../../src/plan/types.js'
 import {createStyle} from '../../../src/cli/style.js'
 import {formatPlanHuman} from '../../../src/views/plan-view.js'
-import {ROOT} from '../../helpers/cli.js'
 import {KEYS} from '../../helpers/fixture.js'
 import {expectGolden} from '../../helpers/golden.js'
-import {repo} from '../../helpers/repo.js'
+import {exampleFiles, repo} from '../../helpers/repo.js'
 
 const NOW = new Date('2026-11-22T12:00:00Z')
 const plain = createStyle(false)
 
 function quickstartPlan(): Plan {
-  const dir = join(ROOT, 'examples', 'quickstart')
-  const files: Record<string, string> = {}
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, {withFileTypes: true})) {
-      const path = join(d, e.name)
-      if (e.name.startsWith('.')) continue
-      if (e.isDirectory()) walk(path)
-      else if (/\.ya?ml$/.test(e.name)) files[relative(dir, path)] = readFileSync(path, 'utf8')
-    }
-  }
-  walk(dir)
-  const desired = loadInventory(repo(files)).desired
+  const desired = loadInventory(repo(exampleFiles('quickstart'))).desired
   if (!desired) throw new Error('quickstart is invalid')
   // Fixed "generated" values, so file hashes in the JSON are stable.
   const missing = missingValues(desired)

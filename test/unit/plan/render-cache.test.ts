@@ -1,6 +1,3 @@
-import {readdirSync, readFileSync} from 'node:fs'
-import {join, relative} from 'node:path'
-
 import {describe, expect, it} from 'vitest'
 
 import {generateRequested} from '../../../src/crypto/keys.js'
@@ -8,23 +5,12 @@ import {loadInventory} from '../../../src/inventory/load.js'
 import type {Desired} from '../../../src/model/desired.js'
 import {type GeneratedValues, makePlan, type PlanInput, type RenderCache} from '../../../src/plan/index.js'
 import {missingValues} from '../../../src/plan/state-plan.js'
-import {ROOT} from '../../helpers/cli.js'
-import {repo} from '../../helpers/repo.js'
+import {exampleFiles, repo} from '../../helpers/repo.js'
 
 const NOW = new Date('2026-12-08T12:00:00Z')
 
 function exampleFleet(): Desired {
-  const dir = join(ROOT, 'examples', 'fleet')
-  const files: Record<string, string> = {}
-  const walk = (d: string) => {
-    for (const e of readdirSync(d, {withFileTypes: true})) {
-      const path = join(d, e.name)
-      if (e.isDirectory()) walk(path)
-      else if (/\.ya?ml$/.test(e.name)) files[relative(dir, path)] = readFileSync(path, 'utf8')
-    }
-  }
-  walk(dir)
-  const desired = loadInventory(repo(files)).desired
+  const desired = loadInventory(repo(exampleFiles('fleet'))).desired
   if (!desired) throw new Error('examples/fleet is invalid')
   return desired
 }
