@@ -31,7 +31,9 @@ interface Stored {
 /** The cache as it was left by the last plan, or an empty one; undefined when disabled. */
 export async function openRenderCache(root: string, enabled = true): Promise<RenderCache | undefined> {
   if (!enabled) return undefined
-  const code = await codeFingerprint()
+  // Without a fingerprint nothing could be told apart from another version's entries: plan without the cache.
+  const code = await codeFingerprint().catch(() => undefined)
+  if (code === undefined) return undefined
   const stored = await readFile(join(root, RENDER_CACHE_FILE)).then(decode, () => undefined)
   return {code, nodes: stored?.code === code ? stored.nodes : new Map()}
 }

@@ -9,7 +9,7 @@ import {type ArtifactName, managedFiles} from '../model/node-files.js'
 import {renderClientConfig} from './client.js'
 import {renderDnsmasq} from './dnsmasq.js'
 import {renderNftables} from './nftables.js'
-import type {RenderedFile} from './types.js'
+import type {ArtifactKind, RenderedFile} from './types.js'
 import {renderWireguardInterface} from './wireguard.js'
 import {renderXray} from './xray.js'
 
@@ -43,52 +43,31 @@ export function* renderEachNode(fleet: Fleet, options: RenderOptions = {}): Gene
 export function renderNode(fleet: Fleet, node: Node, options: {readonly clients: boolean}): RenderedFile[] {
   if (node.status === 'disabled') return []
   const files: RenderedFile[] = []
-  const base = `nodes/${node.name}`
   const targets = new Map(managedFiles(node).map((file) => [file.artifact, file]))
-  const target = (artifact: ArtifactName) => {
-    const file = targets.get(artifact)
-    return file ? {target: {artifact, path: file.path}} : {}
+  const add = (artifact: ArtifactName, kind: ArtifactKind, file: string, content: string | undefined, mode: number) => {
+    if (content === undefined) return
+    const target = targets.get(artifact)
+    files.push({
+      path: `nodes/${node.name}/${file}`,
+      kind,
+      node: node.name,
+      content,
+      mode,
+      ...(target ? {target: {artifact, path: target.path}} : {}),
+    })
   }
   for (const iface of node.interfaces) {
-    files.push({
-      path: `${base}/wireguard/${iface.name}.conf`,
-      kind: 'wireguard',
-      node: node.name,
-      content: renderWireguardInterface(fleet, node, iface),
-      mode: PRIVATE,
-      ...target(`wireguard/${iface.name}`),
-    })
+    add(
+      `wireguard/${iface.name}`,
+      'wireguard',
+      `wireguard/${iface.name}.conf`,
+      renderWireguardInterface(fleet, node, iface),
+      PRIVATE,
+    )
   }
-  files.push({
-    path: `${base}/nftables/nexus.nft`,
-    kind: 'nftables',
-    node: node.name,
-    content: renderNftables(fleet, node),
-    mode: PUBLIC,
-    ...target('nftables'),
-  })
-  const xray = renderXray(fleet, node)
-  if (xray !== undefined) {
-    files.push({
-      path: `${base}/xray/config.json`,
-      kind: 'xray',
-      node: node.name,
-      content: xray,
-      mode: PRIVATE,
-      ...target('xray'),
-    })
-  }
-  const dnsmasq = renderDnsmasq(fleet, node)
-  if (dnsmasq !== undefined) {
-    files.push({
-      path: `${base}/dnsmasq/nexus.conf`,
-      kind: 'dnsmasq',
-      node: node.name,
-      content: dnsmasq,
-      mode: PUBLIC,
-      ...target('dns'),
-    })
-  }
+  add('nftables', 'nftables', 'nftables/nexus.nft', renderNftables(fleet, node), PUBLIC)
+  add('xray', 'xray', 'xray/config.json', renderXray(fleet, node), PRIVATE)
+  add('dns', 'dnsmasq', 'dnsmasq/nexus.conf', renderDnsmasq(fleet, node), PUBLIC)
   if (options.clients) {
     for (const iface of node.interfaces) {
       for (const {peer} of fleet.peersOn(node, iface)) {
