@@ -32,8 +32,6 @@ export interface PlanOptions {
   /** Attach to every artifact change the unified diff of its file, secrets masked. */
   readonly diff?: boolean
   readonly onCommand?: (node: string, script: string) => void
-  /** Reuse parses and node render digests under `.nexus/cache/` (default true). */
-  readonly cache?: boolean
 }
 
 export interface PlanRun {
@@ -48,10 +46,7 @@ export async function planRepo(options: PlanOptions): Promise<PlanRun> {
   const store = await openState(options.location, {mode: 'read', env: options.env})
   try {
     const snapshot = await store?.snapshot()
-    const inventory = await loadRepo(options.root, {
-      serverKeys: serverKeys(snapshotPublicValues(snapshot?.secrets)),
-      ...(options.cache === false ? {cache: false} : {}),
-    })
+    const inventory = await loadRepo(options.root, {serverKeys: serverKeys(snapshotPublicValues(snapshot?.secrets))})
     const desired = inventory.desired
     if (!desired) return {inventory, newHostKeys: []}
 
@@ -60,7 +55,7 @@ export async function planRepo(options: PlanOptions): Promise<PlanRun> {
       ? new Map<string, NodeReading>()
       : await readNodes(desired.nodes, options, snapshot, newHostKeys)
     const generated = generateRequested(missingValues(desired, snapshot))
-    const renderCache = await openRenderCache(options.root, options.cache ?? true)
+    const renderCache = await openRenderCache(options.root)
     const result = makePlan({
       desired,
       ...(snapshot ? {snapshot} : {}),

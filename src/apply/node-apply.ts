@@ -9,7 +9,7 @@ import {wireguardPublicKey} from '../crypto/keys.js'
 import {NexusError} from '../errors.js'
 import type {Node} from '../model/desired.js'
 import {emailSetHash, observedWireguardKey, observedXrayKey, peerSetHash, sha256} from '../plan/hashes.js'
-import {artifactHashes, observedHashes} from '../plan/node-plan.js'
+import {artifactHashes, digestFile, observedHashes} from '../plan/node-plan.js'
 import type {ArtifactChange} from '../plan/types.js'
 import type {RenderedFile} from '../render/types.js'
 import type {NodeObservation} from '../transport/observation.js'
@@ -240,7 +240,7 @@ export async function applyNode(input: NodeApplyInput): Promise<NodeApplyOutcome
       // A diverged node's revision records the live state it should have (not the wrong one it
       // reported), so the next plan sees the drift and puts it right.
       hashes: {
-        ...artifactHashes(input.files),
+        ...artifactHashes(input.files.map(digestFile)),
         ...observedHashes(observation),
         ...(divergences.length > 0 ? intendedLiveHashes(input.files) : {}),
       },

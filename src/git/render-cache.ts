@@ -10,7 +10,7 @@
  * anything unreadable is a miss, and a failed write changes nothing else.
  */
 import {createHash} from 'node:crypto'
-import {readdir, readFile, rename, writeFile, mkdir} from 'node:fs/promises'
+import {mkdir, readdir, readFile, rename, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {deserialize, serialize} from 'node:v8'
@@ -28,9 +28,8 @@ interface Stored {
   readonly nodes: ReadonlyMap<string, NodeRenderEntry>
 }
 
-/** The cache as it was left by the last plan, or an empty one; undefined when disabled. */
-export async function openRenderCache(root: string, enabled = true): Promise<RenderCache | undefined> {
-  if (!enabled) return undefined
+/** The cache as it was left by the last plan, or an empty one; undefined when the code cannot be fingerprinted. */
+export async function openRenderCache(root: string): Promise<RenderCache | undefined> {
   // Without a fingerprint nothing could be told apart from another version's entries: plan without the cache.
   const code = await codeFingerprint().catch(() => undefined)
   if (code === undefined) return undefined

@@ -77,9 +77,9 @@ export interface NodePlanInput {
 }
 
 /** The hashes a revision records for these files (the apply adds what it observes afterwards). */
-export function artifactHashes(files: readonly (RenderedFile | FileDigest)[]): Record<string, string> {
+export function artifactHashes(files: readonly FileDigest[]): Record<string, string> {
   const hashes: Record<string, string> = {}
-  for (const file of files) Object.assign(hashes, 'hashes' in file ? file.hashes : digestFile(file).hashes)
+  for (const file of files) Object.assign(hashes, file.hashes)
   return hashes
 }
 

@@ -138,16 +138,10 @@ const presenceByBook = new WeakMap<NftAddressBook, Map<string, string>>()
 function groupsOf(rule: Rule): readonly string[] | undefined {
   let groups = ruleGroups.get(rule)
   if (groups === undefined) {
-    const names: string[] = []
-    groups = names
-    for (const endpoint of [...rule.sources, ...rule.destinations]) {
-      if (endpoint.kind === 'cidr') continue
-      if (endpoint.kind !== 'group') {
-        groups = null
-        break
-      }
-      names.push(endpoint.name)
-    }
+    const endpoints = [...rule.sources, ...rule.destinations].filter((endpoint) => endpoint.kind !== 'cidr')
+    groups = endpoints.every((endpoint) => endpoint.kind === 'group')
+      ? endpoints.map((endpoint) => endpoint.name)
+      : null
     ruleGroups.set(rule, groups)
   }
   return groups ?? undefined

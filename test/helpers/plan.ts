@@ -9,7 +9,7 @@ import type {Node} from '../../src/model/desired.js'
 import {managedFiles, markerPath} from '../../src/model/node-files.js'
 import {sha256} from '../../src/plan/hashes.js'
 import type {PlanResult} from '../../src/plan/index.js'
-import {artifactHashes, observedHashes} from '../../src/plan/node-plan.js'
+import {artifactHashes, digestFile, observedHashes} from '../../src/plan/node-plan.js'
 import type {RenderedFile} from '../../src/render/types.js'
 import type {StateStore} from '../../src/state/store.js'
 import {
@@ -128,7 +128,7 @@ export async function applyStateOnly(store: StateStore, result: PlanResult): Pro
       await store.recordRevision({
         node: node.name,
         revision,
-        hashes: {...artifactHashes(files), ...observedHashes(observation)},
+        hashes: {...artifactHashes(files.map(digestFile)), ...observedHashes(observation)},
         actor: 'test',
         result: 'verified',
       })

@@ -72,8 +72,4 @@ describe('render cache file', () => {
     writeFileSync(join(dir, RENDER_CACHE_FILE), 'not a cache')
     expect((await openRenderCache(dir))?.nodes.size).toBe(0)
   })
-
-  it('is not used when disabled', async () => {
-    expect(await openRenderCache(root(), false)).toBeUndefined()
-  })
 })

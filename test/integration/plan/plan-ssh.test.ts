@@ -14,7 +14,7 @@ import {dirname, join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {planRepo, type PlanRun} from '../../../src/app/plan.js'
-import {artifactHashes, observedHashes} from '../../../src/plan/node-plan.js'
+import {artifactHashes, digestFile, observedHashes} from '../../../src/plan/node-plan.js'
 import {openState, stateLocation} from '../../../src/state/open.js'
 import {MemoryHostKeyStore} from '../../../src/transport/host-keys.js'
 import {
@@ -116,7 +116,7 @@ async function deploy(run: PlanRun): Promise<void> {
     await store.recordRevision({
       node: node.name,
       revision,
-      hashes: {...artifactHashes(files), ...observedHashes(observation)},
+      hashes: {...artifactHashes(files.map(digestFile)), ...observedHashes(observation)},
       actor: 'test',
       result: 'verified',
     })
